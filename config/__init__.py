@@ -1,0 +1,165 @@
+"""One immutable settings object, read from the environment.
+
+Every variable is listed in the README's configuration table. Secrets have no production default:
+`load_settings` raises `ConfigError` (one line) when production mode lacks one.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Mapping
+
+LOCAL_JWT_SECRET = "local-development-secret-do-not-use-in-production"
+LOCAL_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/allign"
+LOCAL_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or malformed; the message is one line, fit for stderr."""
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _test_numbers(raw: str) -> dict[str, str]:
+    """`+919999999999:123456,+919999999998:654321` → {phone: code}."""
+    numbers: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        phone, sep, code = part.partition(":")
+        if not sep or not code.isdigit() or len(code) != 6:
+            raise ConfigError(f"OTP_TEST_NUMBERS entry {phone!r} must look like +91...:123456")
+        numbers[phone.strip()] = code
+    return numbers
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str = "local"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_base_url: str = ""
+    database_url: str = LOCAL_DATABASE_URL
+    db_pool_size: int = 10
+    redis_url: str = LOCAL_REDIS_URL
+    redis_prefix: str = "allign:"
+    jwt_secret: str = LOCAL_JWT_SECRET
+    access_token_ttl: int = 30 * 60
+    refresh_token_ttl: int = 30 * 24 * 3600
+    otp_ttl: int = 5 * 60
+    otp_max_attempts: int = 5
+    otp_rate_per_phone: int = 5
+    otp_rate_per_ip: int = 20
+    otp_rate_window: int = 15 * 60
+    otp_test_numbers: Mapping[str, str] = field(default_factory=dict)
+    sms_provider: str = "local"
+    sms_http_url: str = ""
+    sms_http_token: str = ""
+    sms_sender_android: str = "ALLIGN"
+    sms_sender_ios: str = "ALLIGN"
+    admin_bootstrap_username: str = ""
+    admin_bootstrap_password: str = ""
+    max_body_bytes: int = 1024 * 1024
+    max_upload_bytes: int = 10 * 1024 * 1024
+    session_request_ttl: int = 30 * 60
+    session_min_prepaid_minutes: int = 5
+    sweeper_interval: float = 5.0
+    sse_ping_interval: float = 15.0
+    sse_retry_ms: int = 3000
+    event_history_len: int = 1000
+    send_queue_size: int = 256
+    ws_heartbeat: float = 30.0
+    ws_allowed_origins: tuple[str, ...] = ()
+    livekit_url: str = "ws://127.0.0.1:7880"
+    livekit_api_key: str = "devkey"
+    livekit_api_secret: str = "local-livekit-secret-at-least-32-chars"
+    blob_backend: str = "local"
+    blob_local_dir: str = "var/blobs"
+    blob_signing_secret: str = ""
+    azure_storage_connection_string: str = ""
+    fcm_credentials_file: str = ""
+    fcm_send_url: str = ""
+    cashfree_app_id: str = ""
+    cashfree_secret_key: str = ""
+    cashfree_env: str = "sandbox"
+    cashfree_base_url: str = ""
+    seed_demo_data: bool = True
+    apply_migrations: bool = True
+    log_level: str = "INFO"
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def base_url(self) -> str:
+        return self.public_base_url or f"http://{self.host}:{self.port}"
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    env = dict(os.environ if environ is None else environ)
+    mode = env.get("ALLIGN_ENV", "local").strip() or "local"
+    if mode not in {"local", "production", "test"}:
+        raise ConfigError(f"ALLIGN_ENV must be local, test or production, not {mode!r}")
+    production = mode == "production"
+
+    def get(name: str, default: str = "") -> str:
+        return env.get(name, default).strip()
+
+    def need(name: str, local_default: str) -> str:
+        value = get(name)
+        if value:
+            return value
+        if production:
+            raise ConfigError(f"{name} is required when ALLIGN_ENV=production")
+        return local_default
+
+    def integer(name: str, default: int) -> int:
+        raw = get(name)
+        try:
+            return int(raw) if raw else default
+        except ValueError:
+            raise ConfigError(f"{name} must be an integer, not {raw!r}") from None
+
+    jwt_secret = need("JWT_SECRET", LOCAL_JWT_SECRET)
+    if production and len(jwt_secret) < 32:
+        raise ConfigError("JWT_SECRET must be at least 32 characters in production")
+    origins = tuple(o.strip() for o in get("WS_ALLOWED_ORIGINS").split(",") if o.strip())
+    return Settings(
+        env=mode,
+        host=get("HOST", "127.0.0.1"),
+        port=integer("PORT", 8000),
+        public_base_url=get("PUBLIC_BASE_URL").rstrip("/"),
+        database_url=need("DATABASE_URL", LOCAL_DATABASE_URL),
+        db_pool_size=integer("DB_POOL_SIZE", 10),
+        redis_url=need("REDIS_URL", LOCAL_REDIS_URL),
+        redis_prefix=get("REDIS_PREFIX", "allign:"),
+        jwt_secret=jwt_secret,
+        otp_test_numbers=_test_numbers(get("OTP_TEST_NUMBERS")),
+        otp_rate_per_phone=integer("OTP_RATE_PER_PHONE", 5),
+        otp_rate_per_ip=integer("OTP_RATE_PER_IP", 20),
+        sms_provider=get("SMS_PROVIDER", "http" if production else "local"),
+        sms_http_url=get("SMS_HTTP_URL"),
+        sms_http_token=get("SMS_HTTP_TOKEN"),
+        admin_bootstrap_username=get("ADMIN_BOOTSTRAP_USERNAME"),
+        admin_bootstrap_password=get("ADMIN_BOOTSTRAP_PASSWORD"),
+        max_body_bytes=integer("MAX_BODY_BYTES", 1024 * 1024),
+        session_request_ttl=integer("SESSION_REQUEST_TTL", 30 * 60),
+        ws_allowed_origins=origins,
+        livekit_url=get("LIVEKIT_URL", "ws://127.0.0.1:7880"),
+        livekit_api_key=need("LIVEKIT_API_KEY", "devkey"),
+        livekit_api_secret=need("LIVEKIT_API_SECRET", "local-livekit-secret-at-least-32-chars"),
+        blob_backend=get("BLOB_BACKEND", "azure" if production else "local"),
+        blob_local_dir=get("BLOB_LOCAL_DIR", "var/blobs"),
+        blob_signing_secret=get("BLOB_SIGNING_SECRET") or jwt_secret + ":blob",
+        azure_storage_connection_string=get("AZURE_STORAGE_CONNECTION_STRING"),
+        fcm_credentials_file=get("FCM_CREDENTIALS_FILE"),
+        fcm_send_url=get("FCM_SEND_URL"),
+        cashfree_app_id=get("CASHFREE_APP_ID"),
+        cashfree_secret_key=get("CASHFREE_SECRET_KEY"),
+        cashfree_env=get("CASHFREE_ENV", "sandbox"),
+        cashfree_base_url=get("CASHFREE_BASE_URL"),
+        seed_demo_data=_bool(get("SEED_DEMO_DATA", "false" if production else "true")),
+        apply_migrations=_bool(get("APPLY_MIGRATIONS", "false" if production else "true")),
+        log_level=get("LOG_LEVEL", "INFO"),
+    )

@@ -1,0 +1,1 @@
+"""App assembly, middlewares and the realtime core (event bus, SSE, websockets, background jobs)."""

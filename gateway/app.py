@@ -1,0 +1,63 @@
+"""Application assembly: resources in cleanup_ctx, middlewares, routes under /api/v2."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import AsyncIterator
+
+from aiohttp import web
+
+import handlers
+from config import Settings
+from gateway import keys
+from gateway.clock import Clock
+from gateway.metrics import Metrics, metrics_handler
+from gateway.middlewares import error_middleware, metrics_middleware, request_id_middleware
+from storage.db import create_engine
+from storage.redis import create_redis
+
+log = logging.getLogger("allign")
+API_PREFIX = "/api/v2"
+
+
+async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    if settings.apply_migrations:
+        from storage.migrate import upgrade
+        await asyncio.get_running_loop().run_in_executor(None, upgrade, settings.database_url)
+    app[keys.DB] = create_engine(settings.database_url, settings.db_pool_size)
+    app[keys.REDIS] = create_redis(settings.redis_url)
+    from storage.bootstrap import ensure_bootstrap_admin
+    await ensure_bootstrap_admin(app[keys.DB], settings)
+    yield
+    await app[keys.REDIS].aclose()
+    await app[keys.DB].dispose()
+
+
+def _cleanup_contexts():
+    # Order matters: storage first, then outside services, then what publishes and consumes.
+    from gateway.bus import bus_ctx
+    from gateway.jobs import jobs_ctx
+    from gateway.seed import demo_seed_ctx
+    from integrations.livekit import livekit_ctx
+    from integrations.push import push_ctx
+    from integrations.sms import sms_ctx
+    from storage.blobs import blobs_ctx
+    return [storage_ctx, sms_ctx, livekit_ctx, blobs_ctx, push_ctx, bus_ctx, demo_seed_ctx, jobs_ctx]
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
+    app = web.Application(
+        middlewares=[request_id_middleware, metrics_middleware, error_middleware],
+        client_max_size=settings.max_body_bytes,
+    )
+    app[keys.SETTINGS] = settings
+    app[keys.CLOCK] = clock or Clock()
+    app[keys.METRICS] = Metrics()
+    app.cleanup_ctx.extend(_cleanup_contexts())
+    app.router.add_get("/metrics", metrics_handler)
+    for module in handlers.MODULES:
+        prefix = "" if getattr(module, "UNPREFIXED", False) else API_PREFIX
+        for route in module.routes:
+            app.router.add_route(route.method, prefix + route.path, route.handler, **route.kwargs)
+    return app

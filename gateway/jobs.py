@@ -1,0 +1,31 @@
+"""Background jobs: long-running coroutines started with the app and cancelled at shutdown.
+
+A job is `async def job(app)`; it must be safe with several server processes (claim work with
+row locks / SKIP LOCKED or conditional updates) and must survive its own errors (log and go on).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+Job = Callable[[web.Application], Awaitable[None]]
+
+
+def registered_jobs() -> list[Job]:
+    # Each domain adds its job here.
+    return []
+
+
+async def jobs_ctx(app: web.Application) -> AsyncIterator[None]:
+    tasks = [asyncio.create_task(job(app), name=f"job:{job.__name__}") for job in registered_jobs()]
+    yield
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task

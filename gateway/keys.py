@@ -1,0 +1,25 @@
+"""Typed application keys: every shared resource lives on the app under one of these."""
+from __future__ import annotations
+
+from typing import Any
+
+import redis.asyncio as aioredis
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from config import Settings
+from gateway.clock import Clock
+
+SETTINGS = web.AppKey("settings", Settings)
+CLOCK = web.AppKey("clock", Clock)
+DB = web.AppKey("db", AsyncEngine)
+REDIS = web.AppKey("redis", aioredis.Redis)
+METRICS = web.AppKey("metrics", Any)
+# Realtime core and outside services; each is an interface with a real and a local implementation.
+BUS = web.AppKey("event_bus", Any)            # gateway.bus.EventBus
+SMS = web.AppKey("sms", Any)                  # integrations.sms.SmsProvider
+LIVEKIT = web.AppKey("livekit", Any)          # integrations.livekit.LiveKit
+PUSH = web.AppKey("push", Any)                # integrations.push.PushSender
+BLOBS = web.AppKey("blobs", Any)              # storage.blobs.BlobStore
+PAYMENTS = web.AppKey("payments", Any)        # integrations.cashfree.PaymentGateway
+STREAMS = web.AppKey("streams", Any)          # gateway.connections.ConnectionRegistry

@@ -1,0 +1,29 @@
+"""Prometheus metrics, one registry per app (so test apps never collide)."""
+from __future__ import annotations
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from gateway import keys
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("allign_http_requests_total", "HTTP requests", ["method", "route", "status"], registry=r)
+        self.latency = Histogram(
+            "allign_http_request_duration_seconds", "HTTP request latency", ["method", "route"], registry=r,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+        )
+        self.in_flight = Gauge("allign_http_requests_in_flight", "Requests being served", registry=r)
+        self.sse_open = Gauge("allign_sse_connections", "Open SSE streams", registry=r)
+        self.ws_open = Gauge("allign_ws_connections", "Open websockets", registry=r)
+        self.events_published = Counter("allign_events_published_total", "Events published", ["channel_kind"], registry=r)
+        self.events_delivered = Counter("allign_events_delivered_total", "Events delivered to clients", ["transport"], registry=r)
+        self.slow_consumers = Counter("allign_slow_consumers_total", "Connections dropped as too slow", ["transport"], registry=r)
+
+
+async def metrics_handler(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[keys.METRICS].registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -1,0 +1,90 @@
+"""Request id, metrics and the one error middleware mapping exceptions to the contract's shape."""
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+
+from aiohttp import web
+from marshmallow import ValidationError
+
+from domain.errors import ApiError, ValidationFailed
+from gateway import keys
+from gateway.jsonutil import json_response
+from schemas.common import flatten_errors
+
+log = logging.getLogger("allign.http")
+REQUEST_ID = web.RequestKey("request_id", str)
+_HTTP_CODES = {400: "BAD_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND",
+               405: "METHOD_NOT_ALLOWED", 409: "CONFLICT", 413: "PAYLOAD_TOO_LARGE",
+               415: "UNSUPPORTED_MEDIA_TYPE", 429: "RATE_LIMITED"}
+
+
+def _route_name(request: web.Request) -> str:
+    info = request.match_info
+    resource = info.route.resource if info.route is not None else None
+    return resource.canonical if resource is not None else "unmatched"
+
+
+@web.middleware
+async def request_id_middleware(request: web.Request, handler):
+    rid = request.headers.get("X-Request-ID", "")
+    if not rid or len(rid) > 128 or not rid.isprintable():
+        rid = uuid.uuid4().hex
+    request[REQUEST_ID] = rid
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        exc.headers["X-Request-ID"] = rid
+        raise
+    if not response.prepared:
+        response.headers["X-Request-ID"] = rid
+    return response
+
+
+@web.middleware
+async def metrics_middleware(request: web.Request, handler):
+    metrics = request.app[keys.METRICS]
+    route = _route_name(request)
+    metrics.in_flight.inc()
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        metrics.in_flight.dec()
+        metrics.requests.labels(request.method, route, str(status)).inc()
+        metrics.latency.labels(request.method, route).observe(time.perf_counter() - started)
+
+
+def error_response(status: int, detail, code: str, headers: dict | None = None) -> web.Response:
+    return json_response({"detail": detail, "code": code}, status=status, headers=headers)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler):
+    try:
+        return await handler(request)
+    except ValidationFailed as exc:
+        return error_response(422, exc.errors, exc.code)
+    except ApiError as exc:
+        return error_response(exc.status, exc.detail, exc.code, exc.headers or None)
+    except ValidationError as exc:  # a schema used directly, outside schemas.common.load
+        return error_response(422, flatten_errors(exc.messages, "body"), "VALIDATION_ERROR")
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after", "www-authenticate")}
+        if exc.status == 401:
+            headers.setdefault("WWW-Authenticate", "Bearer")
+        detail = exc.reason if exc.status != 413 else "Request body too large"
+        return error_response(exc.status, detail, _HTTP_CODES.get(exc.status, "HTTP_ERROR"), headers or None)
+    except Exception:
+        log.exception("unhandled error request_id=%s %s %s", request.get(REQUEST_ID), request.method,
+                      request.rel_url.path)
+        return error_response(500, "Internal server error", "INTERNAL_ERROR")

@@ -1,0 +1,4 @@
+"""Session attachments and general attachments (two-phase and direct uploads)."""
+from aiohttp import web
+
+routes = web.RouteTableDef()

@@ -1,0 +1,4 @@
+"""Device tokens for push."""
+from aiohttp import web
+
+routes = web.RouteTableDef()

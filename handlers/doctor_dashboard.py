@@ -1,0 +1,4 @@
+"""Doctor-side: overview, sessions, presence, availability, profile."""
+from aiohttp import web
+
+routes = web.RouteTableDef()

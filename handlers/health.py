@@ -1,0 +1,41 @@
+"""Liveness and readiness probes (outside /api/v2)."""
+from __future__ import annotations
+
+import asyncio
+
+import sqlalchemy as sa
+from aiohttp import web
+
+from gateway import keys
+from gateway.jsonutil import json_response
+
+UNPREFIXED = True
+routes = web.RouteTableDef()
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    return json_response({"status": "ok"})
+
+
+async def _check_db(app: web.Application) -> None:
+    async with app[keys.DB].connect() as conn:
+        await conn.execute(sa.text("SELECT 1"))
+
+
+async def _check_redis(app: web.Application) -> None:
+    await app[keys.REDIS].ping()
+
+
+@routes.get("/readyz")
+async def readyz(request: web.Request) -> web.Response:
+    checks = {}
+    for name, check in (("database", _check_db), ("redis", _check_redis)):
+        try:
+            await asyncio.wait_for(check(request.app), timeout=2)
+            checks[name] = "ok"
+        except Exception as exc:  # any failure means not ready; the reason is for operators
+            checks[name] = f"error: {type(exc).__name__}"
+    ready = all(v == "ok" for v in checks.values())
+    return json_response({"status": "ok" if ready else "unavailable", "checks": checks},
+                         status=200 if ready else 503)

@@ -1,0 +1,4 @@
+"""Session messages and receipts."""
+from aiohttp import web
+
+routes = web.RouteTableDef()

@@ -1,0 +1,4 @@
+"""Session recordings through LiveKit egress."""
+from aiohttp import web
+
+routes = web.RouteTableDef()

@@ -1,0 +1,4 @@
+"""Patient reports of a session."""
+from aiohttp import web
+
+routes = web.RouteTableDef()

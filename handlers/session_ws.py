@@ -1,0 +1,4 @@
+"""The session websocket."""
+from aiohttp import web
+
+routes = web.RouteTableDef()

@@ -1,0 +1,4 @@
+"""Patient profile."""
+from aiohttp import web
+
+routes = web.RouteTableDef()

@@ -1,0 +1,4 @@
+"""Video permission and call sessions."""
+from aiohttp import web
+
+routes = web.RouteTableDef()

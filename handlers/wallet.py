@@ -1,0 +1,4 @@
+"""Wallet balance and transactions."""
+from aiohttp import web
+
+routes = web.RouteTableDef()

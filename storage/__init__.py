@@ -1,0 +1,1 @@
+"""SQLAlchemy tables, queries per domain, Alembic migrations, blob storage."""

@@ -1,0 +1,59 @@
+"""Patients (users), doctors' login identity lives in doctors; admins; tokens; OTP codes."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import UUID
+
+from storage.tables.base import created_at, metadata, updated_at, uuid_pk
+
+users = sa.Table(
+    "users", metadata,
+    uuid_pk(),
+    sa.Column("phone", sa.Text, nullable=False, unique=True),
+    sa.Column("full_name", sa.Text),
+    sa.Column("email", sa.Text),
+    sa.Column("age", sa.Integer),
+    sa.Column("sex", sa.Text),
+    sa.Column("height_cm", sa.Float),
+    sa.Column("weight_kg", sa.Float),
+    sa.Column("avatar_source", sa.Text, nullable=False, server_default="system"),
+    sa.Column("avatar_url", sa.Text),
+    sa.Column("is_phone_verified", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("is_active", sa.Boolean, nullable=False, server_default=sa.true()),
+    created_at(),
+    updated_at(),
+    sa.CheckConstraint("sex IS NULL OR sex IN ('male','female','other','prefer_not_to_say')", name="sex"),
+)
+
+admins = sa.Table(
+    "admins", metadata,
+    uuid_pk(),
+    sa.Column("username", sa.Text, nullable=False, unique=True),
+    sa.Column("email", sa.Text, unique=True),
+    sa.Column("full_name", sa.Text),
+    sa.Column("password_hash", sa.Text, nullable=False),
+    sa.Column("is_active", sa.Boolean, nullable=False, server_default=sa.true()),
+    created_at(),
+)
+
+refresh_tokens = sa.Table(
+    "refresh_tokens", metadata,
+    sa.Column("jti", UUID(as_uuid=True), primary_key=True),
+    sa.Column("family_id", UUID(as_uuid=True), nullable=False, index=True),
+    sa.Column("subject_id", UUID(as_uuid=True), nullable=False, index=True),
+    sa.Column("role", sa.Text, nullable=False),
+    sa.Column("token_hash", sa.Text, nullable=False),
+    sa.Column("issued_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("revoked_at", sa.DateTime(timezone=True)),
+    sa.Column("replaced_by", UUID(as_uuid=True)),
+)
+
+otp_codes = sa.Table(
+    "otp_codes", metadata,
+    sa.Column("phone", sa.Text, primary_key=True),
+    sa.Column("code_hash", sa.Text, nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    created_at(),
+)

@@ -1,0 +1,45 @@
+"""Doctors (profile, pricing, presence, login) and what patients keep about them."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
+
+from storage.tables.base import created_at, metadata, updated_at, uuid_pk
+
+doctors = sa.Table(
+    "doctors", metadata,
+    uuid_pk(),
+    sa.Column("email", sa.Text, nullable=False, unique=True),
+    sa.Column("password_hash", sa.Text, nullable=False),
+    sa.Column("full_name", sa.Text, nullable=False),
+    sa.Column("slug", sa.Text, nullable=False, unique=True),
+    sa.Column("speciality_category", sa.Text, nullable=False),
+    sa.Column("degrees", ARRAY(sa.Text), nullable=False, server_default="{}"),
+    sa.Column("languages", ARRAY(sa.Text), nullable=False, server_default="{}"),
+    sa.Column("years_experience", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("about_short", sa.Text),
+    sa.Column("registration_number", sa.Text),
+    sa.Column("rate_per_minute", sa.Integer, nullable=False),
+    sa.Column("rating", sa.Float, nullable=False, server_default="0"),
+    sa.Column("total_reviews", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("total_sessions", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("earnings_paise", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("is_featured", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("is_active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("presence_status", sa.Text, nullable=False, server_default="OFFLINE"),
+    sa.Column("chat_enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("call_enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("avatar_source", sa.Text, nullable=False, server_default="system"),
+    sa.Column("avatar_url", sa.Text),
+    created_at(),
+    updated_at(),
+    sa.CheckConstraint("presence_status IN ('ONLINE','OFFLINE','BUSY')", name="presence"),
+    sa.CheckConstraint("rate_per_minute >= 0", name="rate"),
+)
+
+favourites = sa.Table(
+    "doctor_favourites", metadata,
+    sa.Column("user_id", UUID(as_uuid=True), sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("doctor_id", UUID(as_uuid=True), sa.ForeignKey("doctors.id", ondelete="CASCADE"), primary_key=True),
+    created_at(),
+)

@@ -1,0 +1,78 @@
+"""The application skeleton: probes, metrics, request ids, error shapes."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from config import ConfigError, load_settings
+
+
+async def test_healthz_and_readyz(client):
+    resp = await client.get("/healthz")
+    assert resp.status == 200
+    assert (await resp.json()) == {"status": "ok"}
+    resp = await client.get("/readyz")
+    assert resp.status == 200
+    body = await resp.json()
+    assert body["checks"] == {"database": "ok", "redis": "ok"}
+
+
+async def test_readyz_reports_unreachable_redis(make_client):
+    client = await make_client(redis_url="redis://127.0.0.1:1/0")
+    resp = await client.get("/readyz")
+    assert resp.status == 503
+    body = await resp.json()
+    assert body["checks"]["database"] == "ok"
+    assert body["checks"]["redis"].startswith("error")
+
+
+async def test_request_id_is_echoed_or_generated(client):
+    resp = await client.get("/healthz", headers={"X-Request-ID": "abc-123"})
+    assert resp.headers["X-Request-ID"] == "abc-123"
+    resp = await client.get("/healthz")
+    assert len(resp.headers["X-Request-ID"]) == 32
+
+
+async def test_unknown_route_is_404_in_contract_shape(client):
+    resp = await client.get("/api/v2/definitely-not-here")
+    assert resp.status == 404
+    body = await resp.json()
+    assert body["code"] == "NOT_FOUND" and isinstance(body["detail"], str)
+    assert resp.headers["X-Request-ID"]
+
+
+async def test_metrics_count_requests_per_route(client):
+    await client.get("/healthz")
+    await client.get("/healthz")
+    text = await (await client.get("/metrics")).text()
+    assert 'allign_http_requests_total{method="GET",route="/healthz",status="200"} 2.0' in text
+    assert "allign_http_request_duration_seconds_bucket" in text
+    assert "allign_http_requests_in_flight" in text
+
+
+def test_production_refuses_missing_secrets():
+    with pytest.raises(ConfigError, match="JWT_SECRET"):
+        load_settings({"ALLIGN_ENV": "production", "DATABASE_URL": "postgresql://x/y"})
+    with pytest.raises(ConfigError, match="DATABASE_URL"):
+        load_settings({"ALLIGN_ENV": "production", "JWT_SECRET": "x" * 40})
+
+
+def test_local_mode_has_working_defaults():
+    settings = load_settings({})
+    assert settings.env == "local" and settings.port == 8000 and settings.host == "127.0.0.1"
+    assert settings.apply_migrations and settings.seed_demo_data
+    assert dataclasses.is_dataclass(settings)
+
+
+def test_production_start_exits_with_one_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items() if k not in ("JWT_SECRET", "DATABASE_URL")}
+    env["ALLIGN_ENV"] = "production"
+    proc = subprocess.run([sys.executable, "run.py"], env=env, capture_output=True, text=True, timeout=60,
+                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "JWT_SECRET" in lines[0]
