@@ -17,8 +17,11 @@ Job = Callable[[web.Application], Awaitable[None]]
 
 
 def registered_jobs() -> list[Job]:
-    # Each domain adds its job here.
-    return []
+    # Each domain adds its job here. (The event relay and the push worker belong to their
+    # cleanup contexts, gateway.bus and integrations.push.)
+    from gateway.sweeper import session_sweeper
+
+    return [session_sweeper]
 
 
 async def jobs_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -1,12 +1,12 @@
 """Attachments, reports, recordings, prescriptions, lab-test recommendations.
 
-Revision ID: 0005_files
-Revises: 0004_messaging
+Revision ID: 0008_files
+Revises: 0007_messaging
 """
 from alembic import op  # noqa: F401
 
-revision = "0005_files"
-down_revision = "0004_messaging"
+revision = "0008_files"
+down_revision = "0007_messaging"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,77 @@
+"""Connect sessions, follow-ups and the wallet ledger (schema: migration 0002)."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
+
+from storage.tables.base import created_at, metadata, updated_at, uuid_pk
+
+SESSION_STATUSES = ("REQUESTED", "ONGOING", "ENDED", "REJECTED", "EXPIRED", "CANCELLED")
+
+connect_sessions = sa.Table(
+    "connect_sessions", metadata,
+    uuid_pk(),
+    sa.Column("patient_id", UUID(as_uuid=True), sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("doctor_id", UUID(as_uuid=True), sa.ForeignKey("doctors.id"), nullable=False),
+    sa.Column("status", sa.Text, nullable=False, server_default="REQUESTED"),
+    sa.Column("category", sa.Text),
+    sa.Column("symptoms", ARRAY(sa.Text), nullable=False, server_default="{}"),
+    sa.Column("active_treatment", sa.Text),
+    sa.Column("medical_history", sa.Text),
+    sa.Column("rate_per_minute", sa.Integer, nullable=False),
+    sa.Column("room_name", sa.Text, nullable=False),
+    sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True)),
+    sa.Column("ended_at", sa.DateTime(timezone=True)),
+    sa.Column("ended_by", sa.Text),
+    sa.Column("end_reason", sa.Text),
+    sa.Column("end_note", sa.Text),
+    sa.Column("duration_seconds", sa.Float),
+    sa.Column("billed_minutes", sa.Integer),
+    sa.Column("billed_amount", sa.BigInteger),
+    sa.Column("video_permission_state", sa.Text, nullable=False, server_default="NOT_ALLOWED"),
+    sa.Column("patient_video_enabled", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("consent_round", sa.Integer, nullable=False, server_default="0"),
+    created_at(),
+    updated_at(),
+)
+
+followups = sa.Table(
+    "followups", metadata,
+    uuid_pk(),
+    sa.Column("parent_session_id", UUID(as_uuid=True), sa.ForeignKey("connect_sessions.id"), nullable=False),
+    sa.Column("doctor_id", UUID(as_uuid=True), sa.ForeignKey("doctors.id"), nullable=False),
+    sa.Column("patient_id", UUID(as_uuid=True), sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("status", sa.Text, nullable=False, server_default="PENDING_PATIENT"),
+    sa.Column("scheduled_date", sa.Date, nullable=False),
+    sa.Column("scheduled_time", sa.Time),
+    sa.Column("scheduled_timezone", sa.Text, nullable=False, server_default="Asia/Kolkata"),
+    sa.Column("proposed_date", sa.Date),
+    sa.Column("proposed_time", sa.Time),
+    sa.Column("cancel_reason", sa.Text),
+    sa.Column("reminder_sent_at", sa.DateTime(timezone=True)),
+    created_at(),
+    updated_at(),
+)
+
+wallets = sa.Table(
+    "wallets", metadata,
+    sa.Column("user_id", UUID(as_uuid=True), sa.ForeignKey("users.id"), primary_key=True),
+    sa.Column("balance", sa.BigInteger, nullable=False, server_default="0"),
+    updated_at(),
+)
+
+wallet_transactions = sa.Table(
+    "wallet_transactions", metadata,
+    uuid_pk(),
+    sa.Column("user_id", UUID(as_uuid=True), sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("amount", sa.BigInteger, nullable=False),  # signed: credits > 0, debits < 0
+    sa.Column("kind", sa.Text, nullable=False),  # recharge | bonus | session | adjustment | refund
+    sa.Column("balance_after", sa.BigInteger, nullable=False),
+    sa.Column("reference_type", sa.Text),
+    sa.Column("reference_id", sa.Text),
+    sa.Column("description", sa.Text),
+    sa.Column("created_by", UUID(as_uuid=True)),
+    created_at(),
+)
