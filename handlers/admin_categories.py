@@ -1,0 +1,4 @@
+"""Admin CRUD of health categories."""
+from aiohttp import web
+
+routes = web.RouteTableDef()

@@ -1,0 +1,4 @@
+"""Admin wallet adjustments (support credits and refunds)."""
+from aiohttp import web
+
+routes = web.RouteTableDef()
