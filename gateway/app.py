@@ -46,6 +46,14 @@ def _cleanup_contexts():
     return [storage_ctx, sms_ctx, livekit_ctx, blobs_ctx, push_ctx, bus_ctx, demo_seed_ctx, jobs_ctx]
 
 
+async def _run_shutdown_hooks(app: web.Application) -> None:
+    for hook in list(app[keys.SHUTDOWN_HOOKS]):
+        try:
+            await hook()
+        except Exception:
+            log.exception("shutdown hook failed")
+
+
 def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
     app = web.Application(
         middlewares=[request_id_middleware, metrics_middleware, error_middleware],
@@ -54,6 +62,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app[keys.SETTINGS] = settings
     app[keys.CLOCK] = clock or Clock()
     app[keys.METRICS] = Metrics()
+    app[keys.SHUTDOWN_HOOKS] = []
+    app.on_shutdown.append(_run_shutdown_hooks)
     app.cleanup_ctx.extend(_cleanup_contexts())
     app.router.add_get("/metrics", metrics_handler)
     for module in handlers.MODULES:

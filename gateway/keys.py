@@ -23,3 +23,6 @@ PUSH = web.AppKey("push", Any)                # integrations.push.PushSender
 BLOBS = web.AppKey("blobs", Any)              # storage.blobs.BlobStore
 PAYMENTS = web.AppKey("payments", Any)        # integrations.cashfree.PaymentGateway
 STREAMS = web.AppKey("streams", Any)          # gateway.connections.ConnectionRegistry
+# Coroutines run on shutdown before in-flight requests are awaited: long-lived streams and
+# websockets register their closers here (app.on_shutdown is frozen once the app starts).
+SHUTDOWN_HOOKS = web.AppKey("shutdown_hooks", list)
