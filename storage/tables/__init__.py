@@ -3,9 +3,11 @@ from storage.tables.base import metadata
 from storage.tables.accounts import admins, otp_codes, refresh_tokens, users
 from storage.tables.doctors import doctors, favourites
 from storage.tables.events import event_outbox, notifications
+from storage.tables.messaging import call_sessions, device_tokens, messages
 from storage.tables.sessions import connect_sessions, followups, wallet_transactions, wallets
 
 __all__ = [
     "metadata", "admins", "otp_codes", "refresh_tokens", "users", "doctors", "favourites",
     "event_outbox", "notifications", "connect_sessions", "followups", "wallet_transactions", "wallets",
+    "messages", "call_sessions", "device_tokens",
 ]

@@ -1,0 +1,53 @@
+"""Session messages, call sessions, device tokens (schema: migration 0007)."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import UUID
+
+from storage.tables.base import created_at, metadata, updated_at, uuid_pk
+
+MESSAGE_CONTENT_TYPES = ("text", "image", "file", "audio")
+
+messages = sa.Table(
+    "messages", metadata,
+    uuid_pk(),
+    sa.Column("seq", sa.BigInteger, sa.Identity(always=True), nullable=False),
+    sa.Column("session_id", UUID(as_uuid=True), sa.ForeignKey("connect_sessions.id"), nullable=False),
+    sa.Column("sender_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("sender_role", sa.Text, nullable=False),
+    sa.Column("client_message_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("content_type", sa.Text, nullable=False),
+    sa.Column("content", sa.Text, nullable=False),
+    created_at(),
+    sa.Column("delivered_at", sa.DateTime(timezone=True)),
+    sa.Column("read_at", sa.DateTime(timezone=True)),
+)
+
+call_sessions = sa.Table(
+    "call_sessions", metadata,
+    uuid_pk(),
+    sa.Column("connect_session_id", UUID(as_uuid=True), sa.ForeignKey("connect_sessions.id"),
+              nullable=False, unique=True),
+    sa.Column("call_type", sa.Text, nullable=False, server_default="AUDIO"),
+    sa.Column("status", sa.Text, nullable=False, server_default="CONNECTED"),
+    sa.Column("livekit_room_name", sa.Text, nullable=False),
+    sa.Column("created_by_role", sa.Text, nullable=False),
+    sa.Column("created_by_id", UUID(as_uuid=True), nullable=False),
+    created_at(),
+    updated_at(),
+)
+
+device_tokens = sa.Table(
+    "device_tokens", metadata,
+    uuid_pk(),
+    sa.Column("token", sa.Text, nullable=False, unique=True),
+    sa.Column("user_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("role", sa.Text, nullable=False),
+    sa.Column("platform", sa.Text, nullable=False),
+    sa.Column("app_version", sa.Text),
+    sa.Column("is_active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("deactivated_at", sa.DateTime(timezone=True)),
+    sa.Column("deactivated_reason", sa.Text),
+    created_at(),
+    updated_at(),
+)
