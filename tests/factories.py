@@ -56,3 +56,31 @@ async def make_admin(engine: AsyncEngine, **values: Any) -> dict[str, Any]:
     defaults = {"username": f"admin{n}", "email": f"admin{n}@allign.test", "full_name": "Admin",
                 "password_hash": _PASSWORD_HASH}
     return await _insert(engine, admins, {**defaults, **values})
+
+
+async def make_wallet(engine: AsyncEngine, user_id: uuid.UUID, balance: int) -> dict[str, Any]:
+    """Set a patient's wallet balance (creates the row)."""
+    from storage.tables import wallets
+    async with engine.begin() as conn:
+        await conn.execute(sa.delete(wallets).where(wallets.c.user_id == user_id))
+        row = (await conn.execute(sa.insert(wallets).values(user_id=user_id, balance=balance)
+                                  .returning(wallets))).mappings().one()
+    return dict(row)
+
+
+async def make_session(engine: AsyncEngine, patient_id: uuid.UUID, doctor_id: uuid.UUID,
+                       status: str = "ONGOING", **values: Any) -> dict[str, Any]:
+    """A connect session row in any state (ONGOING: started a minute ago), bypassing the API."""
+    from storage.tables import connect_sessions
+    session_id = values.pop("id", None) or uuid.uuid4()
+    now = dt.datetime.now(dt.timezone.utc)
+    defaults: dict[str, Any] = {
+        "id": session_id, "patient_id": patient_id, "doctor_id": doctor_id, "status": status,
+        "rate_per_minute": 500, "room_name": f"cn-{session_id}", "requested_at": now - dt.timedelta(minutes=2),
+        "expires_at": now + dt.timedelta(minutes=28),
+    }
+    if status in ("ONGOING", "ENDED"):
+        defaults["started_at"] = now - dt.timedelta(minutes=1)
+    if status == "ENDED":
+        defaults["ended_at"] = now
+    return await _insert(engine, connect_sessions, {**defaults, **values})
