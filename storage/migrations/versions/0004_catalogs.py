@@ -1,9 +1,14 @@
 """Medicines and lab-test catalogs with prefix and trigram indexes.
 
+Search runs in three phases (storage/catalogs.py): prefix through B-tree text_pattern_ops indexes,
+contains through trigram GIN indexes, fuzzy through the same GIN indexes (pg_trgm word similarity).
+Salts and lab-test aliases live one per row in side tables so that each can be prefix-searched by a
+B-tree (an array column cannot be).
+
 Revision ID: 0004_catalogs
 Revises: 0003_doctors
 """
-from alembic import op  # noqa: F401
+from alembic import op
 
 revision = "0004_catalogs"
 down_revision = "0003_doctors"
@@ -12,8 +17,86 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+    # Natural key: provider + lower-cased name + a hash of the composition. The 1mg data repeats
+    # ~300 names with different compositions (different products); those stay separate rows. Exact
+    # repeats of name and composition are one product: the later row updates the earlier one.
+    op.execute("""
+    CREATE TABLE medicines (
+        id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+        provider text NOT NULL DEFAULT '1mg',
+        name text NOT NULL,
+        name_normalized text NOT NULL,
+        composition text NOT NULL DEFAULT '',
+        composition_key text NOT NULL,
+        generic_name text,
+        salts text[] NOT NULL DEFAULT '{}',
+        salts_text text NOT NULL DEFAULT '',
+        form text NOT NULL,
+        manufacturer text,
+        product_introduction text,
+        uses text[] NOT NULL DEFAULT '{}',
+        side_effects text[],
+        how_it_works text,
+        safety_advice jsonb,
+        source_url text,
+        review_excellent_pct smallint,
+        review_average_pct smallint,
+        review_poor_pct smallint,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        CONSTRAINT uq_medicines_natural_key UNIQUE (provider, name_normalized, composition_key),
+        CONSTRAINT ck_medicines_reviews CHECK (
+            (review_excellent_pct IS NULL OR review_excellent_pct BETWEEN 0 AND 100)
+            AND (review_average_pct IS NULL OR review_average_pct BETWEEN 0 AND 100)
+            AND (review_poor_pct IS NULL OR review_poor_pct BETWEEN 0 AND 100))
+    )""")
+    op.execute("CREATE INDEX ix_medicines_name_prefix ON medicines (name_normalized text_pattern_ops)")
+    op.execute("CREATE INDEX ix_medicines_name_trgm ON medicines USING gin (name_normalized gin_trgm_ops)")
+    op.execute("CREATE INDEX ix_medicines_salts_trgm ON medicines USING gin (salts_text gin_trgm_ops)")
+    op.execute("""
+    CREATE TABLE medicine_salts (
+        medicine_id uuid NOT NULL REFERENCES medicines(id) ON DELETE CASCADE,
+        position smallint NOT NULL,
+        salt_normalized text NOT NULL,
+        PRIMARY KEY (medicine_id, position)
+    )""")
+    op.execute("CREATE INDEX ix_medicine_salts_prefix ON medicine_salts (salt_normalized text_pattern_ops)")
+
+    # The Lal PathLabs data has no codes: `code` stays NULL unless a source provides one.
+    op.execute("""
+    CREATE TABLE lab_tests (
+        id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+        provider text NOT NULL DEFAULT 'lal_pathlabs',
+        name text NOT NULL,
+        name_normalized text NOT NULL,
+        aliases text[] NOT NULL DEFAULT '{}',
+        code text,
+        parameters_count integer,
+        price_paise integer,
+        original_price_paise integer,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        CONSTRAINT uq_lab_tests_natural_key UNIQUE (provider, name_normalized),
+        CONSTRAINT uq_lab_tests_code UNIQUE (provider, code),
+        CONSTRAINT ck_lab_tests_amounts CHECK (
+            (price_paise IS NULL OR price_paise >= 0)
+            AND (original_price_paise IS NULL OR original_price_paise >= 0)
+            AND (parameters_count IS NULL OR parameters_count >= 0))
+    )""")
+    op.execute("CREATE INDEX ix_lab_tests_name_prefix ON lab_tests (name_normalized text_pattern_ops)")
+    op.execute("CREATE INDEX ix_lab_tests_code_prefix ON lab_tests (lower(code) text_pattern_ops)")
+    op.execute("CREATE INDEX ix_lab_tests_name_trgm ON lab_tests USING gin (name_normalized gin_trgm_ops)")
+    op.execute("""
+    CREATE TABLE lab_test_aliases (
+        lab_test_id uuid NOT NULL REFERENCES lab_tests(id) ON DELETE CASCADE,
+        position smallint NOT NULL,
+        alias_normalized text NOT NULL,
+        PRIMARY KEY (lab_test_id, position)
+    )""")
+    op.execute("CREATE INDEX ix_lab_test_aliases_prefix ON lab_test_aliases (alias_normalized text_pattern_ops)")
 
 
 def downgrade() -> None:
-    pass
+    for table in ("lab_test_aliases", "lab_tests", "medicine_salts", "medicines"):
+        op.execute(f"DROP TABLE IF EXISTS {table}")
