@@ -30,14 +30,14 @@ async def pending_requests(conn: AsyncConnection, doctor_id: uuid.UUID) -> list[
     """REQUESTED sessions of this doctor, oldest first."""
     s = connect_sessions
     query = (
-        sa.select(s, *[c.label(f"patient_{c.name}") for c in _PATIENT_COLUMNS])
+        sa.select(s, *[c.label(f"patient__{c.name}") for c in _PATIENT_COLUMNS])
         .join(users, users.c.id == s.c.patient_id)
         .where(s.c.doctor_id == doctor_id, s.c.status == "REQUESTED")
         .order_by(s.c.requested_at, s.c.id)
     )
     items = []
     for row in (await conn.execute(query)).mappings():
-        patient = {c.name: row[f"patient_{c.name}"] for c in _PATIENT_COLUMNS}
+        patient = {c.name: row[f"patient__{c.name}"] for c in _PATIENT_COLUMNS}
         items.append(request_item(dict(row), patient))
     return items
 
@@ -46,10 +46,10 @@ async def request_item_for(conn: AsyncConnection, session_id: uuid.UUID) -> dict
     """One session as a request item (for the `session_requested` event payload)."""
     s = connect_sessions
     row = (await conn.execute(
-        sa.select(s, *[c.label(f"patient_{c.name}") for c in _PATIENT_COLUMNS])
+        sa.select(s, *[c.label(f"patient__{c.name}") for c in _PATIENT_COLUMNS])
         .join(users, users.c.id == s.c.patient_id).where(s.c.id == session_id)
     )).mappings().first()
     if row is None:
         return None
-    patient = {c.name: row[f"patient_{c.name}"] for c in _PATIENT_COLUMNS}
+    patient = {c.name: row[f"patient__{c.name}"] for c in _PATIENT_COLUMNS}
     return request_item(dict(row), patient)
