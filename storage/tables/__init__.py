@@ -1,6 +1,7 @@
 """All tables, one module per domain. Import tables from here."""
 from storage.tables.base import metadata
 from storage.tables.accounts import admins, otp_codes, refresh_tokens, users
+from storage.tables.catalogs import lab_test_aliases, lab_tests, medicine_salts, medicines
 from storage.tables.doctors import doctors, favourites
 from storage.tables.events import event_outbox, notifications
 from storage.tables.messaging import call_sessions, device_tokens, messages
@@ -10,4 +11,5 @@ __all__ = [
     "metadata", "admins", "otp_codes", "refresh_tokens", "users", "doctors", "favourites",
     "event_outbox", "notifications", "connect_sessions", "followups", "wallet_transactions", "wallets",
     "messages", "call_sessions", "device_tokens",
+    "medicines", "medicine_salts", "lab_tests", "lab_test_aliases",
 ]
