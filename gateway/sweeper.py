@@ -1,8 +1,83 @@
-"""Session sweeper: expires REQUESTED sessions past `expires_at` (see issue 4)."""
+"""Session sweeper: expires lapsed requests and ends sessions whose wallet ran out.
+
+Safe with several server processes: expiry claims rows with SKIP LOCKED inside a conditional
+UPDATE, and each balance-exhausted session is re-checked under its row lock before it is ended,
+so every session changes state exactly once. Runs on the app clock.
+"""
 from __future__ import annotations
+
+import asyncio
+import logging
 
 from aiohttp import web
 
+from domain import billing
+from domain import sessions as rules
+from gateway import keys
+from gateway.tx import transaction
+from storage import sessions as store
+from storage import wallet
+
+log = logging.getLogger(__name__)
+EXPIRY_BATCH = 100
+
+
+async def expire_lapsed_requests(app: web.Application) -> int:
+    count = 0
+    while True:
+        async with transaction(app) as conn:
+            rows = await store.expire_due(conn, app[keys.CLOCK].now(), EXPIRY_BATCH)
+        count += len(rows)
+        if len(rows) < EXPIRY_BATCH:
+            return count
+
+
+async def end_exhausted_sessions(app: web.Application) -> int:
+    clock, count = app[keys.CLOCK], 0
+    async with app[keys.DB].connect() as conn:
+        candidates = await store.ongoing_with_balances(conn)
+    for candidate in candidates:
+        now = clock.now()
+        if not billing.balance_exhausted(candidate["started_at"], now, candidate["rate_per_minute"],
+                                         candidate["balance"]):
+            continue
+        try:
+            async with transaction(app) as conn:
+                session = await store.lock_ongoing(conn, candidate["id"])
+                if session is None:  # ended meanwhile
+                    continue
+                # A recharge may have landed since the snapshot: decide on the locked balance.
+                balance = await wallet.lock_balance(conn, session["patient_id"])
+                if not billing.balance_exhausted(session["started_at"], now, session["rate_per_minute"],
+                                                 balance):
+                    continue
+                await store.end_ongoing(conn, session["id"], now, ended_by=rules.SYSTEM,
+                                        reason=rules.BALANCE_EXHAUSTED, note=None)
+            count += 1
+        except Exception:
+            log.exception("could not end balance-exhausted session %s", candidate["id"])
+    return count
+
+
+async def sweep_once(app: web.Application) -> int:
+    """One pass: expire lapsed requests, end exhausted sessions. Returns how many sessions changed."""
+    changed = 0
+    for step in (expire_lapsed_requests, end_exhausted_sessions):
+        try:
+            changed += await step(app)
+        except Exception:
+            log.exception("session sweeper step %s failed", step.__name__)
+    return changed
+
 
 async def session_sweeper(app: web.Application) -> None:
-    return None
+    interval = app[keys.SETTINGS].sweeper_interval
+    while True:
+        # Sleep first: a pass at start-up would race whatever the process is still setting up.
+        await asyncio.sleep(interval)
+        try:
+            changed = await sweep_once(app)
+            if changed:
+                log.info("session sweeper changed %d sessions", changed)
+        except Exception:  # sweep_once already logs per step; this guards the loop itself
+            log.exception("session sweeper pass failed")

@@ -1,0 +1,271 @@
+"""Connect session lifecycle in the database: every transition is a conditional UPDATE on the
+expected status (so concurrent callers cannot both win), written together with its outbox events
+and pushes in the caller's transaction. The rules themselves live in domain.sessions / billing.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from domain import billing
+from domain import sessions as rules
+from domain.errors import Conflict
+from gateway.jsonutil import dumps, isoformat, loads
+from storage import events, wallet
+from storage.session_requests import request_item_for
+from storage.tables import connect_sessions, doctors, users, wallets
+
+S = connect_sessions
+PATIENT_COLUMNS = [users.c.id, users.c.full_name, users.c.age, users.c.sex, users.c.avatar_source,
+                   users.c.avatar_url]
+
+
+def _json(data: Any) -> Any:
+    """Event payloads are stored as JSONB: UUIDs and datetimes become strings first."""
+    return loads(dumps(data))
+
+
+# --- reads --------------------------------------------------------------------------------
+
+async def doctor_for_request(conn: AsyncConnection, doctor_id: uuid.UUID) -> dict[str, Any] | None:
+    row = (await conn.execute(
+        sa.select(doctors.c.id, doctors.c.full_name, doctors.c.rate_per_minute,
+                  doctors.c.presence_status, doctors.c.chat_enabled, doctors.c.call_enabled)
+        .where(doctors.c.id == doctor_id, doctors.c.is_active)
+    )).mappings().first()
+    return dict(row) if row else None
+
+
+async def patient(conn: AsyncConnection, user_id: uuid.UUID) -> dict[str, Any]:
+    row = (await conn.execute(sa.select(*PATIENT_COLUMNS).where(users.c.id == user_id))).mappings().one()
+    return dict(row)
+
+
+async def active_of(conn: AsyncConnection, patient_id: uuid.UUID) -> dict[str, Any] | None:
+    """The patient's REQUESTED/ONGOING session, if any (the unique index allows one)."""
+    row = (await conn.execute(sa.select(S).where(
+        S.c.patient_id == patient_id, S.c.status.in_(rules.ACTIVE)))).mappings().first()
+    return dict(row) if row else None
+
+
+async def _doctor_name(conn: AsyncConnection, doctor_id: uuid.UUID) -> str:
+    return await conn.scalar(sa.select(doctors.c.full_name).where(doctors.c.id == doctor_id)) or "Your doctor"
+
+
+# --- request ------------------------------------------------------------------------------
+
+async def insert_request(conn: AsyncConnection, *, patient_id: uuid.UUID, doctor: dict[str, Any],
+                         details: dict[str, Any], now: dt.datetime, ttl_seconds: int) -> dict[str, Any]:
+    """A new REQUESTED session at the doctor's rate, announced to the doctor.
+
+    The partial unique index (one REQUESTED/ONGOING session per patient) settles races:
+    the loser of two concurrent requests gets SESSION_ALREADY_ACTIVE.
+    """
+    session_id = uuid.uuid4()
+    row = (await conn.execute(
+        pg_insert(S).values(
+            id=session_id, patient_id=patient_id, doctor_id=doctor["id"], status=rules.REQUESTED,
+            category=details.get("category"), symptoms=details.get("symptoms") or [],
+            active_treatment=details.get("active_treatment"),
+            medical_history=details.get("medical_history"),
+            rate_per_minute=doctor["rate_per_minute"], room_name=rules.room_name(session_id),
+            requested_at=now, expires_at=now + dt.timedelta(seconds=ttl_seconds),
+            created_at=now, updated_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=[S.c.patient_id],
+                                index_where=sa.text("status IN ('REQUESTED','ONGOING')"))
+        .returning(S)
+    )).mappings().first()
+    if row is None:
+        rules.check_no_active_session(rules.REQUESTED)
+    item = await request_item_for(conn, session_id)
+    await events.publish_after_commit(conn, events.doctor_requests_channel(doctor["id"]),
+                                      "session_requested", _json(item))
+    who = item["patient"]["name"] or "A patient"
+    await events.push_after_commit(
+        conn, recipient_role="doctor", recipient_id=doctor["id"], event_type="session.requested",
+        title="New consultation request", body=f"{who} wants to consult you now",
+        data={"session_id": str(session_id)})
+    return dict(row)
+
+
+# --- transitions --------------------------------------------------------------------------
+
+async def _transition(conn: AsyncConnection, session_id: uuid.UUID, expected: str,
+                      extra_where: Any = None, **values: Any) -> dict[str, Any] | None:
+    """UPDATE ... WHERE status = expected RETURNING: None when someone else moved it first."""
+    query = sa.update(S).where(S.c.id == session_id, S.c.status == expected)
+    if extra_where is not None:
+        query = query.where(extra_where)
+    row = (await conn.execute(query.values(**values).returning(S))).mappings().first()
+    return dict(row) if row else None
+
+
+async def _announce_removed(conn: AsyncConnection, session: dict[str, Any]) -> None:
+    await events.publish_after_commit(
+        conn, events.doctor_requests_channel(session["doctor_id"]), "session_request_removed",
+        {"session_id": str(session["id"]), "status": session["status"]})
+
+
+async def expire(conn: AsyncConnection, session_id: uuid.UUID, now: dt.datetime) -> dict[str, Any] | None:
+    """REQUESTED → EXPIRED if past its expiry (the request handlers' path; the sweeper batches)."""
+    row = await _transition(conn, session_id, rules.REQUESTED, S.c.expires_at <= now,
+                            status=rules.EXPIRED, updated_at=now)
+    if row:
+        await _after_expired(conn, row)
+    return row
+
+
+async def _after_expired(conn: AsyncConnection, row: dict[str, Any]) -> None:
+    await _announce_removed(conn, row)
+    await events.push_after_commit(
+        conn, recipient_role="client", recipient_id=row["patient_id"], event_type="session.expired",
+        title="Request expired", body="The doctor could not respond in time. Please try another doctor.",
+        data={"session_id": str(row["id"]), "status": rules.EXPIRED})
+
+
+async def expire_due(conn: AsyncConnection, now: dt.datetime, limit: int) -> list[dict[str, Any]]:
+    """Expire up to `limit` lapsed requests; rows another process holds are skipped, not waited for."""
+    due = (sa.select(S.c.id).where(S.c.status == rules.REQUESTED, S.c.expires_at <= now)
+           .order_by(S.c.expires_at).limit(limit).with_for_update(skip_locked=True))
+    rows = (await conn.execute(
+        sa.update(S).where(S.c.id.in_(due.scalar_subquery()), S.c.status == rules.REQUESTED)
+        .values(status=rules.EXPIRED, updated_at=now).returning(S)
+    )).mappings().all()
+    for row in rows:
+        await _after_expired(conn, dict(row))
+    return [dict(r) for r in rows]
+
+
+async def accept(conn: AsyncConnection, session_id: uuid.UUID, now: dt.datetime) -> dict[str, Any] | None:
+    row = await _transition(conn, session_id, rules.REQUESTED, S.c.expires_at > now,
+                            status=rules.ONGOING, started_at=now, updated_at=now)
+    if row is None:
+        return None
+    # ONLINE → BUSY only: the server never overrides a doctor who chose OFFLINE.
+    await conn.execute(sa.update(doctors).where(doctors.c.id == row["doctor_id"],
+                                                doctors.c.presence_status == "ONLINE")
+                       .values(presence_status="BUSY", updated_at=now))
+    await _announce_removed(conn, row)
+    name = await _doctor_name(conn, row["doctor_id"])
+    await events.push_after_commit(
+        conn, recipient_role="client", recipient_id=row["patient_id"], event_type="session.accepted",
+        title="Your doctor is ready", body=f"{name} accepted your consultation request",
+        data={"session_id": str(session_id), "status": rules.ONGOING})
+    return row
+
+
+async def reject(conn: AsyncConnection, session_id: uuid.UUID, now: dt.datetime) -> dict[str, Any] | None:
+    row = await _transition(conn, session_id, rules.REQUESTED, status=rules.REJECTED,
+                            ended_at=now, ended_by="doctor", updated_at=now)
+    if row is None:
+        return None
+    await _announce_removed(conn, row)
+    name = await _doctor_name(conn, row["doctor_id"])
+    await events.push_after_commit(
+        conn, recipient_role="client", recipient_id=row["patient_id"], event_type="session.rejected",
+        title="Request declined", body=f"{name} cannot take your request right now",
+        data={"session_id": str(session_id), "status": rules.REJECTED})
+    return row
+
+
+async def cancel(conn: AsyncConnection, session_id: uuid.UUID, now: dt.datetime, *,
+                 reason: str | None, note: str | None) -> dict[str, Any] | None:
+    """The patient withdraws a REQUESTED session."""
+    row = await _transition(conn, session_id, rules.REQUESTED, status=rules.CANCELLED, ended_at=now,
+                            ended_by="patient", end_reason=reason, end_note=note, updated_at=now)
+    if row:
+        await _announce_removed(conn, row)
+    return row
+
+
+async def end_ongoing(conn: AsyncConnection, session_id: uuid.UUID, now: dt.datetime, *, ended_by: str,
+                      reason: str | None, note: str | None) -> dict[str, Any] | None:
+    """ONGOING → ENDED, billed in this same transaction; None if it was not ONGOING any more.
+
+    Lock order: session row (the UPDATE), then the patient's wallet, then the doctor row.
+    """
+    row = await _transition(conn, session_id, rules.ONGOING, status=rules.ENDED, ended_at=now,
+                            ended_by=ended_by, end_reason=reason, end_note=note, updated_at=now)
+    if row is None:
+        return None
+    charge = await _settle(conn, row, now)
+    row = (await conn.execute(
+        sa.update(S).where(S.c.id == session_id)
+        .values(duration_seconds=charge.duration_seconds, billed_minutes=charge.minutes,
+                billed_amount=charge.charged).returning(S)
+    )).mappings().one()
+    row = dict(row)
+    await events.publish_after_commit(conn, events.session_channel(session_id), "session.ended", {
+        "session_id": str(session_id), "ended_by": ended_by, "reason": reason,
+        "ended_at": isoformat(now), "duration_seconds": charge.duration_seconds,
+        "billed_amount": charge.charged,
+    })
+    recipients = {"patient": [("doctor", row["doctor_id"])], "doctor": [("client", row["patient_id"])]}
+    for role, recipient in recipients.get(ended_by, [("client", row["patient_id"]),
+                                                     ("doctor", row["doctor_id"])]):
+        await events.push_after_commit(
+            conn, recipient_role=role, recipient_id=recipient, event_type="session.ended",
+            title="Consultation ended",
+            body=_ended_body(role, reason, charge),
+            data={"session_id": str(session_id), "status": rules.ENDED})
+    return row
+
+
+def _ended_body(role: str, reason: str | None, charge: billing.SessionCharge) -> str:
+    if reason == rules.BALANCE_EXHAUSTED and role == "client":
+        return "Your wallet balance ran out. Recharge to continue consulting."
+    if role == "client":
+        return f"Duration {charge.minutes} min, charged ₹{charge.charged / 100:.2f}"
+    return f"Duration {charge.minutes} min"
+
+
+async def _settle(conn: AsyncConnection, session: dict[str, Any], ended_at: dt.datetime) -> billing.SessionCharge:
+    """Debit the patient (capped at the balance), credit the doctor, free the doctor if idle."""
+    balance = await wallet.lock_balance(conn, session["patient_id"])
+    charge = billing.session_charge(session["started_at"], ended_at, session["rate_per_minute"], balance)
+    doctor = (await conn.execute(
+        sa.select(doctors.c.full_name, doctors.c.presence_status)
+        .where(doctors.c.id == session["doctor_id"]).with_for_update()
+    )).mappings().one()
+    if charge.charged:
+        description = f"Consultation with {doctor['full_name']} ({charge.minutes} min)"
+        if charge.shortfall:
+            description += f"; {charge.shortfall} paise unpaid (balance exhausted)"
+        ledger = await wallet.apply_change(
+            conn, session["patient_id"], -charge.charged, "session", description=description,
+            reference_type="connect_session", reference_id=str(session["id"]), at=ended_at)
+        if ledger is None:  # the state guard makes this unreachable; the unique index makes sure
+            raise Conflict("Session already billed", code="SESSION_ALREADY_ENDED")
+    still_ongoing = await conn.scalar(sa.select(sa.func.count()).select_from(S).where(
+        S.c.doctor_id == session["doctor_id"], S.c.status == rules.ONGOING))
+    presence = "ONLINE" if doctor["presence_status"] == "BUSY" and not still_ongoing else doctor["presence_status"]
+    await conn.execute(sa.update(doctors).where(doctors.c.id == session["doctor_id"]).values(
+        earnings_paise=doctors.c.earnings_paise + charge.charged,
+        total_sessions=doctors.c.total_sessions + 1,
+        presence_status=presence, updated_at=ended_at))
+    return charge
+
+
+# --- balance watcher ----------------------------------------------------------------------
+
+async def ongoing_with_balances(conn: AsyncConnection) -> list[dict[str, Any]]:
+    """Every ONGOING session with its patient's current balance (unlocked snapshot)."""
+    rows = (await conn.execute(
+        sa.select(S.c.id, S.c.started_at, S.c.rate_per_minute,
+                  sa.func.coalesce(wallets.c.balance, 0).label("balance"))
+        .select_from(S.outerjoin(wallets, wallets.c.user_id == S.c.patient_id))
+        .where(S.c.status == rules.ONGOING)
+    )).mappings().all()
+    return [dict(r) for r in rows]
+
+
+async def lock_ongoing(conn: AsyncConnection, session_id: uuid.UUID) -> dict[str, Any] | None:
+    row = (await conn.execute(sa.select(S).where(S.c.id == session_id, S.c.status == rules.ONGOING)
+                              .with_for_update())).mappings().first()
+    return dict(row) if row else None
