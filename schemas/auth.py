@@ -55,17 +55,17 @@ class VerifyOtpIn(BaseSchema):
 
 
 class DoctorLoginIn(BaseSchema):
-    email = Str(required=True, max_len=320)
+    email = Str(required=True, min_len=1, max_len=320)
     password = password_field()
 
 
 class AdminLoginIn(BaseSchema):
-    username = Str(required=True, max_len=320)
+    username = Str(required=True, min_len=1, max_len=320)
     password = password_field()
 
 
 class RefreshIn(BaseSchema):
-    refresh_token = Str(required=True, max_len=4096)
+    refresh_token = Str(required=True, min_len=1, max_len=4096)
 
 
 def admin_out(row: Any) -> dict[str, Any]:
