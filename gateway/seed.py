@@ -1,14 +1,114 @@
-"""Local-mode demo data (doctors, categories, catalog, offers), seeded once, idempotently."""
+"""Local-mode demo data (doctors, categories, catalog, offers), seeded once, idempotently.
+
+Runs at start when `settings.seed_demo_data` (local mode default; never on by default in
+production). Several processes may start together: a transaction-scoped advisory lock serialises
+them and every insert is ON CONFLICT DO NOTHING, so a second run changes nothing.
+"""
 from __future__ import annotations
 
-from typing import AsyncIterator
+import logging
+from typing import Any, AsyncIterator
 
+import sqlalchemy as sa
 from aiohttp import web
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from config import Settings
+from domain import doctors as rules
+from gateway import keys
+from gateway.passwords import hash_password
+from storage import wallet
+from storage.tables import doctors, health_categories, users, wallets
+
+log = logging.getLogger(__name__)
+
+DEMO_DOCTOR_PASSWORD = "AllignDemo@2026"
+DEMO_WALLET_BALANCE = 100_000  # paise (₹1000) for each local demo patient
+_SEED_LOCK = 48_151_623  # pg_advisory_xact_lock key shared by every process (fits int4)
+
+# (first name, full name, speciality, degrees, languages, years, rate paise/min, rating, featured)
+DEMO_DOCTORS: tuple[tuple[Any, ...], ...] = (
+    ("ankit", "Dr. Ankit Shah", "Urology", ["MBBS", "MS", "MCh"], ["English", "Hindi", "Gujarati"], 12, 500, 4.8, True),
+    ("priya", "Dr. Priya Menon", "Dermatology", ["MBBS", "MD"], ["English", "Malayalam", "Hindi"], 9, 400, 4.7, True),
+    ("rahul", "Dr. Rahul Verma", "General Medicine", ["MBBS"], ["English", "Hindi"], 6, 200, 4.5, False),
+    ("sneha", "Dr. Sneha Iyer", "Gynecology", ["MBBS", "MS"], ["English", "Tamil", "Hindi"], 11, 450, 4.9, True),
+    ("arjun", "Dr. Arjun Reddy", "Cardiology", ["MBBS", "MD", "DM"], ["English", "Telugu"], 15, 700, 4.6, False),
+    ("kavita", "Dr. Kavita Joshi", "Pediatrics", ["MBBS", "DCH"], ["English", "Marathi", "Hindi"], 8, 300, 4.8, False),
+    ("vikram", "Dr. Vikram Singh", "Orthopedics", ["MBBS", "MS"], ["English", "Hindi", "Punjabi"], 14, 550, 4.4, False),
+    ("meera", "Dr. Meera Nair", "Psychiatry", ["MBBS", "MD"], ["English", "Malayalam"], 10, 600, 4.9, True),
+)
+DEMO_CATEGORIES = (
+    ("General Medicine", "Fever, infections and everyday health"),
+    ("Urology", "Kidney, bladder and urinary tract"),
+    ("Dermatology", "Skin, hair and nails"),
+    ("Gynecology", "Women's health and pregnancy"),
+    ("Cardiology", "Heart and blood pressure"),
+    ("Pediatrics", "Children's health"),
+    ("Orthopedics", "Bones, joints and muscles"),
+    ("Psychiatry", "Mental health and wellbeing"),
+)
+
+
+def demo_doctor_email(first_name: str) -> str:
+    return f"dr.{first_name}@demo.allign.in"
+
+
+async def _seed_doctors(conn: AsyncConnection, password_hash: str) -> None:
+    rows = [
+        dict(email=demo_doctor_email(first), password_hash=password_hash, full_name=name,
+             slug=rules.slug_base(name, speciality), speciality_category=speciality, degrees=degrees,
+             languages=languages, years_experience=years, rate_per_minute=rate, rating=rating,
+             is_featured=featured, presence_status=rules.ONLINE, registration_number=f"DEMO{i + 1:06d}",
+             about_short=f"{speciality} specialist with {years} years of experience (demo profile).")
+        for i, (first, name, speciality, degrees, languages, years, rate, rating, featured)
+        in enumerate(DEMO_DOCTORS)
+    ]
+    await conn.execute(pg_insert(doctors).values(rows).on_conflict_do_nothing())
+
+
+async def _seed_categories(conn: AsyncConnection) -> None:
+    await conn.execute(pg_insert(health_categories).values(
+        [dict(name=name, description=description) for name, description in DEMO_CATEGORIES]
+    ).on_conflict_do_nothing())
+
+
+async def _seed_demo_wallets(conn: AsyncConnection, settings: Settings) -> None:
+    """The OTP test numbers get a patient row and a demo balance, only if they have no wallet yet."""
+    for phone in settings.otp_test_numbers:
+        await conn.execute(pg_insert(users).values(phone=phone).on_conflict_do_nothing(
+            index_elements=[users.c.phone]))
+        user_id = await conn.scalar(sa.select(users.c.id).where(users.c.phone == phone))
+        if await conn.scalar(sa.select(sa.exists().where(wallets.c.user_id == user_id))):
+            continue
+        await wallet.apply_change(conn, user_id, DEMO_WALLET_BALANCE, "bonus", description="Demo balance",
+                                  reference_type="demo_seed", reference_id=str(user_id))
+
+
+async def seed_demo_data(engine: AsyncEngine, settings: Settings) -> None:
+    password_hash = await hash_password(DEMO_DOCTOR_PASSWORD)
+    async with engine.begin() as conn:
+        await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_SEED_LOCK)))
+        await _seed_doctors(conn, password_hash)
+        await _seed_categories(conn)
+        await _seed_demo_wallets(conn, settings)
+    try:
+        from storage.demo_catalog import seed_demo_catalog  # owns its own idempotency
+    except ModuleNotFoundError as exc:  # TODO: drop this guard once storage/demo_catalog.py has landed
+        if exc.name != "storage.demo_catalog":
+            raise
+        log.warning("storage.demo_catalog not available; demo catalog not seeded")
+        return
+    async with engine.begin() as conn:
+        await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_SEED_LOCK)))
+        await seed_demo_catalog(conn)
 
 
 async def demo_seed_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    if settings.seed_demo_data:
+        await seed_demo_data(app[keys.DB], settings)
+        log.info("demo data ready (%d doctors, %d categories)", len(DEMO_DOCTORS), len(DEMO_CATEGORIES))
     yield
 
 
@@ -22,4 +122,8 @@ def login_help(settings: Settings) -> list[str]:
         lines.append("patient login: POST /api/v2/auth/request-otp; the code is written to this log")
     if settings.admin_bootstrap_username:
         lines.append(f"admin login: {settings.admin_bootstrap_username} / (ADMIN_BOOTSTRAP_PASSWORD)")
+    if settings.seed_demo_data:
+        others = ", ".join(demo_doctor_email(d[0]) for d in DEMO_DOCTORS[1:])
+        lines.append(f"doctor login: POST /api/v2/auth/doctor/login with {demo_doctor_email(DEMO_DOCTORS[0][0])}"
+                     f" / {DEMO_DOCTOR_PASSWORD} (same password: {others})")
     return lines

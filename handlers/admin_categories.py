@@ -1,4 +1,71 @@
 """Admin CRUD of health categories."""
+from __future__ import annotations
+
 from aiohttp import web
 
+from domain.errors import NotFound
+from gateway import keys
+from gateway.auth import requires
+from gateway.jsonutil import json_response
+from gateway.tx import transaction
+from schemas.categories import AdminCategoryQuery, CategoryCreate, CategoryUpdate, category_out
+from schemas.common import UUID_RE, page, parse_body, parse_query, path_uuid
+from storage import categories
+
 routes = web.RouteTableDef()
+CATEGORY = "/admin/categories/{category_id:" + UUID_RE + "}"
+
+
+def _not_found() -> NotFound:
+    return NotFound("Category not found", code="CATEGORY_NOT_FOUND")
+
+
+@routes.post("/admin/categories")
+@requires("admin")
+async def create_category(request: web.Request) -> web.Response:
+    body = await parse_body(request, CategoryCreate())
+    async with transaction(request.app) as conn:
+        row = await categories.create_category(conn, body)
+    return json_response(category_out(row), status=201)
+
+
+@routes.get("/admin/categories")
+@requires("admin")
+async def list_categories(request: web.Request) -> web.Response:
+    query = parse_query(request, AdminCategoryQuery())
+    async with request.app[keys.DB].connect() as conn:
+        rows, total = await categories.categories_page(conn, limit=query["limit"], offset=query["offset"],
+                                                       is_active=query.get("is_active"), q=query.get("q"))
+    return json_response(page([category_out(r) for r in rows], total, query["limit"], query["offset"]))
+
+
+@routes.get(CATEGORY)
+@requires("admin")
+async def get_category(request: web.Request) -> web.Response:
+    async with request.app[keys.DB].connect() as conn:
+        row = await categories.get_category(conn, path_uuid(request, "category_id"))
+    if row is None:
+        raise _not_found()
+    return json_response(category_out(row))
+
+
+@routes.patch(CATEGORY)
+@requires("admin")
+async def update_category(request: web.Request) -> web.Response:
+    body = await parse_body(request, CategoryUpdate(), optional=True)
+    category_id = path_uuid(request, "category_id")
+    async with transaction(request.app) as conn:
+        row = (await categories.update_category(conn, category_id, body) if body
+               else await categories.get_category(conn, category_id))
+    if row is None:
+        raise _not_found()
+    return json_response(category_out(row))
+
+
+@routes.delete(CATEGORY)
+@requires("admin")
+async def delete_category(request: web.Request) -> web.Response:
+    async with transaction(request.app) as conn:
+        if not await categories.delete_category(conn, path_uuid(request, "category_id")):
+            raise _not_found()
+    return web.Response(status=204)

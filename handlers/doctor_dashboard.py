@@ -1,4 +1,127 @@
 """Doctor-side: overview, sessions, presence, availability, profile."""
+from __future__ import annotations
+
 from aiohttp import web
 
+from domain import doctors as rules
+from domain.errors import NotFound
+from gateway import keys
+from gateway.auth import principal, requires
+from gateway.jsonutil import json_response
+from gateway.tx import transaction
+from schemas import doctors as schemas
+from schemas.common import page, parse_body, parse_query
+from storage import doctor_dashboard, doctors as store
+
 routes = web.RouteTableDef()
+
+
+def _gone() -> NotFound:
+    # The token is valid but the doctor row is missing or inactive (auth already refuses inactive).
+    return NotFound("Doctor not found", code="DOCTOR_NOT_FOUND")
+
+
+@routes.get("/doctors/me/overview")
+@requires("doctor")
+async def overview(request: web.Request) -> web.Response:
+    query = parse_query(request, schemas.OverviewQuery())
+    now = request.app[keys.CLOCK].now()
+    day_start, day_end = rules.day_bounds(now, query["timezone"])
+    doctor_id = principal(request).id
+    async with request.app[keys.DB].connect() as conn:
+        doctor = await store.get_doctor(conn, doctor_id)
+        if doctor is None:
+            raise _gone()
+        metrics = await doctor_dashboard.overview_metrics(conn, doctor_id, now, day_start, day_end)
+    return json_response({"doctor": schemas.overview_doctor(doctor),
+                          "availability": rules.availability(doctor), "metrics": metrics})
+
+
+@routes.get("/doctors/me/sessions")
+@requires("doctor")
+async def my_sessions(request: web.Request) -> web.Response:
+    query = parse_query(request, schemas.SessionsQuery())
+    now, zone = request.app[keys.CLOCK].now(), query["timezone"]
+    first, last = query.get("from_date"), query.get("to_date")
+    start = rules.date_range_bounds(first, first, zone)[0] if first else None
+    end = rules.date_range_bounds(last, last, zone)[1] if last else None
+    async with request.app[keys.DB].connect() as conn:
+        rows, total = await doctor_dashboard.sessions_page(
+            conn, principal(request).id, now, status=query["status"], start=start, end=end,
+            has_followup=query.get("has_followup"), skip=query["skip"], limit=query["limit"])
+    items = [schemas.doctor_session_item(r, now, zone) for r in rows]
+    return json_response(page(items, total, query["limit"], query["skip"]))
+
+
+@routes.get("/doctors/me/sessions/recent")
+@requires("doctor")
+async def recent_sessions(request: web.Request) -> web.Response:
+    query = parse_query(request, schemas.RecentQuery())
+    now = request.app[keys.CLOCK].now()
+    async with request.app[keys.DB].connect() as conn:
+        rows, total = await doctor_dashboard.recent_sessions(conn, principal(request).id, now, query["limit"])
+    items = [schemas.doctor_session_item(r, now, query["timezone"]) for r in rows]
+    return json_response(page(items, total, query["limit"], 0))
+
+
+# --- presence and availability ------------------------------------------------------------
+
+async def _set_presence(request: web.Request, wanted: str) -> web.Response:
+    """See domain.doctors.next_presence: OFFLINE always works; ONLINE while BUSY stays BUSY."""
+    async with transaction(request.app) as conn:
+        doctor = await store.set_presence(conn, principal(request).id, wanted)
+    if doctor is None:
+        raise _gone()
+    return json_response(rules.availability(doctor))
+
+
+@routes.put("/doctors/me/online")
+@requires("doctor")
+async def set_online(request: web.Request) -> web.Response:
+    body = await parse_body(request, schemas.OnlineBody())
+    return await _set_presence(request, rules.ONLINE if body["online"] else rules.OFFLINE)
+
+
+@routes.put("/doctors/me/presence")
+@requires("doctor")
+async def set_presence(request: web.Request) -> web.Response:
+    body = await parse_body(request, schemas.PresenceBody())
+    return await _set_presence(request, rules.SETTABLE_PRESENCE[body["presence_status"]])
+
+
+@routes.patch("/doctors/me/availability")
+@requires("doctor")
+async def set_availability(request: web.Request) -> web.Response:
+    body = await parse_body(request, schemas.AvailabilityBody(), optional=True)
+    doctor_id = principal(request).id
+    async with transaction(request.app) as conn:
+        doctor = (await store.update_doctor(conn, doctor_id, body, include_inactive=False) if body
+                  else await store.get_doctor(conn, doctor_id))
+    if doctor is None:
+        raise _gone()
+    return json_response(rules.availability(doctor))
+
+
+# --- profile ------------------------------------------------------------------------------
+
+@routes.get("/doctors/me/profile")
+@requires("doctor")
+async def get_profile(request: web.Request) -> web.Response:
+    async with request.app[keys.DB].connect() as conn:
+        doctor = await store.get_doctor(conn, principal(request).id)
+    if doctor is None:
+        raise _gone()
+    return json_response(schemas.doctor_profile_out(doctor))
+
+
+@routes.patch("/doctors/me/profile")
+@requires("doctor")
+async def update_profile(request: web.Request) -> web.Response:
+    body = schemas.clean_profile(await parse_body(request, schemas.ProfileUpdate(), optional=True))
+    doctor_id = principal(request).id
+    async with transaction(request.app) as conn:
+        doctor = (await store.update_doctor(conn, doctor_id, body, include_inactive=False) if body
+                  else await store.get_doctor(conn, doctor_id))
+    if doctor is None:
+        raise _gone()
+    return json_response(schemas.doctor_profile_out(doctor))

@@ -1,4 +1,166 @@
 """Doctor discovery (public, optional auth), favourites, admin create/update."""
+from __future__ import annotations
+
+import uuid
+
 from aiohttp import web
 
+from domain.errors import Forbidden, NotFound, Unauthorized
+from gateway import keys
+from gateway.auth import maybe_principal, optional_auth, principal, requires
+from gateway.jsonutil import json_response
+from gateway.passwords import hash_password
+from gateway.tx import transaction
+from schemas import doctors as schemas
+from schemas.common import UUID_RE, page, parse_body, parse_query, path_uuid
+from storage import doctor_search, doctors as store, reviews
+
 routes = web.RouteTableDef()
+DOCTOR = "/doctors/{doctor_id:" + UUID_RE + "}"
+
+
+def _client_id(request: web.Request) -> uuid.UUID | None:
+    """The caller's id when a client token was sent (fills `is_favourite`), else None."""
+    who = maybe_principal(request)
+    return who.id if who is not None and who.role == "client" else None
+
+
+def _require_client_for_favourites(request: web.Request) -> uuid.UUID:
+    who = maybe_principal(request)
+    if who is None:
+        raise Unauthorized("favourites_first and favourites_only need a patient token")
+    if who.role != "client":
+        raise Forbidden("Favourites belong to patients", code="WRONG_ROLE")
+    return who.id
+
+
+def _not_found() -> NotFound:
+    return NotFound("Doctor not found", code="DOCTOR_NOT_FOUND")
+
+
+@routes.get("/doctors/search")
+@optional_auth
+async def search_doctors(request: web.Request) -> web.Response:
+    query = parse_query(request, schemas.SearchQuery())
+    async with request.app[keys.DB].connect() as conn:
+        rows = await doctor_search.search_doctors(conn, query["q"], limit=query["limit"],
+                                                  offset=query["offset"], user_id=_client_id(request))
+    return json_response([schemas.doctor_out(r, r["is_favourite"]) for r in rows])
+
+
+@routes.get("/doctors/")
+@routes.get("/doctors")
+@optional_auth
+async def list_doctors(request: web.Request) -> web.Response:
+    query = parse_query(request, schemas.ListQuery())
+    user_id = _client_id(request)
+    if query["favourites_first"] or query["favourites_only"]:
+        user_id = _require_client_for_favourites(request)
+    async with request.app[keys.DB].connect() as conn:
+        rows = await store.list_doctors(conn, skip=query["skip"], limit=query["limit"], user_id=user_id,
+                                        favourites_first=query["favourites_first"],
+                                        favourites_only=query["favourites_only"])
+    return json_response([schemas.doctor_out(r, r["is_favourite"]) for r in rows])
+
+
+@routes.get("/doctors/all_doctors_list")
+@optional_auth
+async def all_doctors_list(request: web.Request) -> web.Response:
+    query = parse_query(request, schemas.AllDoctorsQuery())
+    async with request.app[keys.DB].connect() as conn:
+        rows = await store.all_doctors(
+            conn, user_id=_client_id(request), status=query.get("status"), category=query.get("category"),
+            available_for=query.get("available_for"), featured_only=query["featured_only"],
+            sort_by=query.get("sort_by"), sort_order=query["sort_order"], skip=query["skip"],
+            limit=query["limit"])
+    return json_response([schemas.doctor_out(r, r["is_favourite"]) for r in rows])
+
+
+@routes.get("/doctors/slug/{slug}")
+@optional_auth
+async def doctor_by_slug(request: web.Request) -> web.Response:
+    slug = request.match_info["slug"]
+    if len(slug) > 200:
+        raise _not_found()
+    async with request.app[keys.DB].connect() as conn:
+        row = await store.get_doctor_by_slug(conn, slug, user_id=_client_id(request))
+    if row is None:
+        raise _not_found()
+    return json_response(schemas.doctor_detail_out(row, row["is_favourite"]))
+
+
+@routes.get(DOCTOR)
+@optional_auth
+async def doctor_detail(request: web.Request) -> web.Response:
+    async with request.app[keys.DB].connect() as conn:
+        row = await store.get_doctor(conn, path_uuid(request, "doctor_id"), user_id=_client_id(request))
+    if row is None:
+        raise _not_found()
+    return json_response(schemas.doctor_detail_out(row, row["is_favourite"]))
+
+
+@routes.get(DOCTOR + "/reviews")
+@optional_auth
+async def doctor_reviews(request: web.Request) -> web.Response:
+    query = parse_query(request, schemas.ReviewsQuery())
+    doctor_id = path_uuid(request, "doctor_id")
+    async with request.app[keys.DB].connect() as conn:
+        if await store.get_doctor(conn, doctor_id) is None:
+            raise _not_found()
+        items, total = await reviews.doctor_reviews_page(conn, doctor_id, query["limit"], query["offset"])
+    return json_response(page([schemas.review_item(r) for r in items], total, query["limit"], query["offset"]))
+
+
+# --- favourites (patients) ----------------------------------------------------------------
+
+@routes.get("/doctors/favourites")
+@requires("client")
+async def my_favourites(request: web.Request) -> web.Response:
+    query = parse_query(request, schemas.FavouritesQuery())
+    async with request.app[keys.DB].connect() as conn:
+        rows, total = await store.favourites_page(conn, principal(request).id, query["skip"], query["limit"])
+    return json_response(page([schemas.doctor_out(r, True) for r in rows], total, query["limit"], query["skip"]))
+
+
+@routes.post(DOCTOR + "/favourite")
+@requires("client")
+async def set_favourite(request: web.Request) -> web.Response:
+    body = await parse_body(request, schemas.FavouriteAction())
+    doctor_id, user_id = path_uuid(request, "doctor_id"), principal(request).id
+    add = body["action"] == "add"
+    async with transaction(request.app) as conn:
+        # Only active doctors can be added; a deactivated one can still be removed.
+        if await store.get_doctor(conn, doctor_id, include_inactive=not add) is None:
+            raise _not_found()
+        await store.set_favourite(conn, user_id, doctor_id, add)
+    return json_response({"doctor_id": doctor_id, "is_favourite": add})
+
+
+# --- admin --------------------------------------------------------------------------------
+
+@routes.post("/doctors/")
+@routes.post("/doctors")
+@requires("admin")
+async def create_doctor(request: web.Request) -> web.Response:
+    body = schemas.clean_profile(await parse_body(request, schemas.DoctorCreate()))
+    body["password_hash"] = await hash_password(body.pop("password"))
+    async with transaction(request.app) as conn:
+        row = await store.create_doctor(conn, body)
+    return json_response(schemas.doctor_admin_out(row), status=201)
+
+
+@routes.patch(DOCTOR)
+@requires("admin")
+async def update_doctor(request: web.Request) -> web.Response:
+    body = schemas.clean_profile(await parse_body(request, schemas.DoctorUpdate()))
+    doctor_id = path_uuid(request, "doctor_id")
+    if "password" in body:
+        body["password_hash"] = await hash_password(body.pop("password"))
+    if body.get("is_active") is False:
+        body["presence_status"] = "OFFLINE"  # a deactivated doctor takes no requests
+    async with transaction(request.app) as conn:
+        row = (await store.update_doctor(conn, doctor_id, body) if body
+               else await store.get_doctor(conn, doctor_id, include_inactive=True))
+    if row is None:
+        raise _not_found()
+    return json_response(schemas.doctor_admin_out(row))

@@ -1,4 +1,4 @@
-"""Doctors (profile, pricing, presence, login) and what patients keep about them."""
+"""Doctors (profile, pricing, presence, login), what patients keep about them, categories, reviews."""
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -42,4 +42,31 @@ favourites = sa.Table(
     sa.Column("user_id", UUID(as_uuid=True), sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("doctor_id", UUID(as_uuid=True), sa.ForeignKey("doctors.id", ondelete="CASCADE"), primary_key=True),
     created_at(),
+)
+
+# Schema: migration 0003 (unique on lower(name)).
+health_categories = sa.Table(
+    "health_categories", metadata,
+    uuid_pk(),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("description", sa.Text),
+    sa.Column("is_active", sa.Boolean, nullable=False, server_default=sa.true()),
+    created_at(),
+    updated_at(),
+)
+
+# Schema: migration 0003. One review per connect session; written by the reviews endpoints.
+reviews = sa.Table(
+    "reviews", metadata,
+    uuid_pk(),
+    sa.Column("connect_session_id", UUID(as_uuid=True), sa.ForeignKey("connect_sessions.id"),
+              nullable=False, unique=True),
+    sa.Column("doctor_id", UUID(as_uuid=True), sa.ForeignKey("doctors.id"), nullable=False),
+    sa.Column("patient_id", UUID(as_uuid=True), sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("rating", sa.Numeric(2, 1, asdecimal=False), nullable=False),
+    sa.Column("comment", sa.Text),
+    sa.Column("reply_text", sa.Text),
+    sa.Column("replied_at", sa.DateTime(timezone=True)),
+    created_at(),
+    sa.CheckConstraint("rating >= 1.0 AND rating <= 5.0", name="rating"),
 )
