@@ -13,3 +13,22 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     echo "warning: fonts missing (${need_apt[*]}); prescription PDFs will fail until installed" >&2
   fi
 fi
+# pdftoppm (poppler-utils): the PDF tests render a prescription page to PNG.
+if ! command -v pdftoppm >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing poppler-utils (pdftoppm for the PDF tests)"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils >/dev/null
+  else
+    echo "warning: pdftoppm missing (poppler-utils); the PDF render test will fail" >&2
+  fi
+fi
+# Azurite (blob storage emulator) for the blob tests, from package.json's devDependencies.
+_project=$(cd "$(dirname "$0")/.." && pwd)
+if [ ! -x "$_project/node_modules/.bin/azurite-blob" ]; then
+  if command -v npm >/dev/null; then
+    echo "installing Azurite (npm ci) for the blob storage tests"
+    (cd "$_project" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  else
+    echo "warning: npm missing; Azurite blob tests will fail until node and npm are installed" >&2
+  fi
+fi

@@ -4,6 +4,9 @@ from storage.tables.accounts import admins, otp_codes, refresh_tokens, users
 from storage.tables.catalogs import lab_test_aliases, lab_tests, medicine_salts, medicines
 from storage.tables.doctors import doctors, favourites, health_categories, reviews
 from storage.tables.events import event_outbox, notifications
+from storage.tables.files import (
+    attachments, lab_test_recommendations, prescriptions, recordings, session_reports,
+)
 from storage.tables.messaging import call_sessions, device_tokens, messages
 from storage.tables.sessions import connect_sessions, followups, wallet_transactions, wallets
 
@@ -13,4 +16,5 @@ __all__ = [
     "event_outbox", "notifications", "connect_sessions", "followups", "wallet_transactions", "wallets",
     "messages", "call_sessions", "device_tokens",
     "medicines", "medicine_salts", "lab_tests", "lab_test_aliases",
+    "attachments", "session_reports", "recordings", "prescriptions", "lab_test_recommendations",
 ]

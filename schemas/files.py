@@ -1,0 +1,158 @@
+"""Request schemas and response shapes for attachments, reports and recordings."""
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import fields, pre_load, validate
+
+from domain.errors import ValidationFailed
+from domain.files import SCOPE_TYPES, UPLOAD_MODES
+from schemas.common import BaseSchema, PageQuery, Str
+from storage.blobs import READ_URL_TTL
+
+
+class _Upper(BaseSchema):
+    """Accept `sas` / `session` as well as the canonical upper-case enums."""
+
+    UPPER = ("upload_mode", "scope_type")
+
+    @pre_load
+    def upper(self, data: Any, **kwargs: Any) -> Any:
+        if isinstance(data, dict):
+            data = dict(data)
+            for key in self.UPPER:
+                if isinstance(data.get(key), str):
+                    data[key] = data[key].strip().upper()
+        return data
+
+
+class AttachmentInit(_Upper):
+    filename = Str(required=True, max_len=1000)
+    content_type = Str(required=True, max_len=200)
+    size_bytes = fields.Integer(required=True, strict=True)
+    upload_mode = fields.String(load_default="SAS", validate=validate.OneOf(UPLOAD_MODES))
+
+
+class GeneralAttachmentInit(AttachmentInit):
+    scope_type = fields.String(required=True, validate=validate.OneOf(SCOPE_TYPES))
+    scope_id = fields.UUID(load_default=None)
+
+
+class ScopeFields(_Upper):
+    """The scope fields of the one-shot multipart upload."""
+    scope_type = fields.String(required=True, validate=validate.OneOf(SCOPE_TYPES))
+    scope_id = fields.UUID(load_default=None)
+
+
+class DownloadListQuery(PageQuery):
+    include_download_url = fields.Boolean(load_default=False)
+
+
+class AttachmentListQuery(_Upper, DownloadListQuery):
+    scope_type = fields.String(required=True, validate=validate.OneOf(SCOPE_TYPES))
+    scope_id = fields.UUID(load_default=None)
+
+
+class ReportInitQuery(BaseSchema):
+    original_filename = Str(required=True, max_len=1000)
+    mime_type = Str(required=True, max_len=200)
+    size_bytes = fields.Integer(required=True)
+
+
+def _url_fields(url: str | None) -> dict[str, Any]:
+    return {"download_url": url, "expires_in": READ_URL_TTL} if url else {}
+
+
+def attachment_out(row: dict[str, Any], download_url: str | None = None) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "scope_type": row["scope_type"],
+        "scope_id": row["scope_id"],
+        "session_id": row["session_id"],
+        "filename": row["filename"],
+        "content_type": row["content_type"],
+        "size_bytes": row["size_bytes"],
+        "upload_mode": row["upload_mode"],
+        "status": row["status"],
+        "uploader_role": row["owner_role"],
+        "uploader_id": row["owner_id"],
+        "created_at": row["created_at"],
+        "uploaded_at": row["uploaded_at"],
+        **_url_fields(download_url),
+    }
+
+
+def report_item(row: dict[str, Any], download_url: str | None = None) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "original_filename": row["original_filename"],
+        "mime_type": row["verified_mime_type"] or row["mime_type"],
+        "size_bytes": row["verified_size_bytes"] or row["size_bytes"],
+        "status": row["status"],
+        "created_at": row["created_at"],
+        "uploader_user_id": row["uploader_id"],
+        **_url_fields(download_url),
+    }
+
+
+def report_detail(row: dict[str, Any], download_url: str | None) -> dict[str, Any]:
+    return {
+        "report_id": row["id"],
+        "original_filename": row["original_filename"],
+        "mime_type": row["verified_mime_type"] or row["mime_type"],
+        "size_bytes": row["verified_size_bytes"] or row["size_bytes"],
+        "status": row["status"],
+        "uploader_user_id": row["uploader_id"],
+        "download_url": download_url,
+        "expires_in": READ_URL_TTL,
+        "created_at": row["created_at"],
+    }
+
+
+def recording_out(row: dict[str, Any], download_url: str | None = None) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "session_id": row["session_id"],
+        "room_name": row["room_name"],
+        "egress_id": row["egress_id"],
+        "status": row["status"],
+        "started_at": row["started_at"],
+        "stop_requested_at": row["stop_requested_at"],
+        "ended_at": row["ended_at"],
+        "duration_seconds": row["duration_seconds"],
+        "size_bytes": row["size_bytes"],
+        "error": row["error"],
+        "created_at": row["created_at"],
+        **_url_fields(download_url),
+    }
+
+
+MAX_FIELD_BYTES = 1024
+
+
+async def multipart_until_file(request: Any, file_field: str = "file") -> tuple[dict[str, str], Any]:
+    """Read a multipart body's small text fields up to the file part, and return (fields, file part).
+
+    The file part is left unread so the caller can stream it; fields that come after it are not
+    seen, so clients send them first (as curl -F in order, OkHttp and Dart's MultipartRequest do).
+    """
+    if not request.content_type.startswith("multipart/"):
+        raise ValidationFailed([{"loc": ["body", file_field], "msg": "Expected multipart/form-data",
+                                 "type": "missing"}])
+    reader = await request.multipart()
+    values: dict[str, str] = {}
+    while True:
+        part = await reader.next()
+        if part is None:
+            raise ValidationFailed.single("body", file_field, "Field required", "missing")
+        if part.name == file_field and part.filename is not None:
+            return values, part
+        if part.name == file_field:
+            raise ValidationFailed.single("body", file_field, "Expected a file upload", "value_error")
+        raw = bytearray()
+        while chunk := await part.read_chunk(MAX_FIELD_BYTES):
+            raw.extend(chunk)
+            if len(raw) > MAX_FIELD_BYTES:
+                raise ValidationFailed.single("body", part.name or "", "Field too long")
+        if part.name:
+            values[part.name] = raw.decode("utf-8", "replace").strip()

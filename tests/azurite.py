@@ -1,0 +1,112 @@
+"""Fixture helpers for file tests: Azurite (started once per pytest process) and an app client on a
+known port, parametrised over both blob backends.
+
+Azurite comes from the project's npm devDependencies (`npm install`, done by scripts/system-deps.sh)
+and listens on 127.0.0.1 only. Import the fixtures into a test module:
+`from tests.azurite import files_client, store_kind  # noqa: F401`.
+"""
+from __future__ import annotations
+
+import atexit
+import dataclasses
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from gateway.app import create_app
+
+ROOT = Path(__file__).resolve().parent.parent
+AZURITE = ROOT / "node_modules" / ".bin" / "azurite-blob"
+# Azurite's documented development account: public, works only against the emulator.
+DEV_ACCOUNT = "devstoreaccount1"
+DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+_running: dict[str, object] = {}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"azurite exited with {proc.returncode}: {proc.stderr.read().decode()[-2000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("azurite did not start listening in time")
+
+
+def _stop() -> None:
+    proc = _running.get("proc")
+    if isinstance(proc, subprocess.Popen) and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    location = _running.get("location")
+    if isinstance(location, str):
+        shutil.rmtree(location, ignore_errors=True)
+
+
+def azurite_connection_string() -> str:
+    """Start Azurite on a free loopback port the first time it is asked for; stopped at exit."""
+    if "conn" in _running:
+        return str(_running["conn"])
+    if not AZURITE.exists():
+        pytest.fail("Azurite is not installed: run `bash scripts/system-deps.sh` (npm install) first")
+    port = free_port()
+    location = tempfile.mkdtemp(prefix="allign-azurite-")
+    proc = subprocess.Popen(
+        [str(AZURITE), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location", location,
+         "--silent", "--disableTelemetry", "--skipApiVersionCheck"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=str(ROOT))
+    _running.update(proc=proc, location=location)
+    atexit.register(_stop)
+    _wait_for_port(port, proc)
+    conn = (f"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};"
+            f"BlobEndpoint=http://127.0.0.1:{port}/{DEV_ACCOUNT};")
+    _running["conn"] = conn
+    return conn
+
+
+def backend_settings(kind: str, port: int) -> dict[str, object]:
+    if kind == "azure":
+        return {"blob_backend": "azure", "azure_storage_connection_string": azurite_connection_string(),
+                "public_base_url": f"http://127.0.0.1:{port}"}
+    return {"blob_backend": "local", "public_base_url": f"http://127.0.0.1:{port}"}
+
+
+@pytest.fixture(params=["local", "azure"])
+def store_kind(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+async def make_files_client(aiohttp_client, settings, db):
+    """make_files_client(kind, clock=None, **overrides): the app on a known 127.0.0.1 port, so the
+    absolute URLs it hands out (local blob URLs, DIRECT upload URLs) work from a plain HTTP client."""
+
+    async def make(kind: str, clock=None, **overrides):
+        port = free_port()
+        conf = dataclasses.replace(settings, **{**backend_settings(kind, port), **overrides})
+        app = create_app(conf, clock=clock)
+        return await aiohttp_client(app, server_kwargs={"host": "127.0.0.1", "port": port})
+
+    return make
+
+
+@pytest.fixture
+async def files_client(make_files_client, store_kind, clock):
+    return await make_files_client(store_kind, clock=clock)
