@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from domain import billing
+from domain import billing, push_payloads
 from domain import sessions as rules
 from domain.errors import Conflict
 from gateway.jsonutil import dumps, isoformat, loads
@@ -53,8 +53,8 @@ async def active_of(conn: AsyncConnection, patient_id: uuid.UUID) -> dict[str, A
     return dict(row) if row else None
 
 
-async def _doctor_name(conn: AsyncConnection, doctor_id: uuid.UUID) -> str:
-    return await conn.scalar(sa.select(doctors.c.full_name).where(doctors.c.id == doctor_id)) or "Your doctor"
+async def _doctor_name(conn: AsyncConnection, doctor_id: uuid.UUID) -> str | None:
+    return await conn.scalar(sa.select(doctors.c.full_name).where(doctors.c.id == doctor_id))
 
 
 # --- request ------------------------------------------------------------------------------
@@ -86,11 +86,7 @@ async def insert_request(conn: AsyncConnection, *, patient_id: uuid.UUID, doctor
     item = await request_item_for(conn, session_id)
     await events.publish_after_commit(conn, events.doctor_requests_channel(doctor["id"]),
                                       "session_requested", _json(item))
-    who = item["patient"]["name"] or "A patient"
-    await events.push_after_commit(
-        conn, recipient_role="doctor", recipient_id=doctor["id"], event_type="session.requested",
-        title="New consultation request", body=f"{who} wants to consult you now",
-        data={"session_id": str(session_id)})
+    await _push(conn, "doctor", doctor["id"], push_payloads.session_requested(session_id, item["patient"]["name"]))
     return dict(row)
 
 
@@ -104,6 +100,12 @@ async def _transition(conn: AsyncConnection, session_id: uuid.UUID, expected: st
         query = query.where(extra_where)
     row = (await conn.execute(query.values(**values).returning(S))).mappings().first()
     return dict(row) if row else None
+
+
+async def _push(conn: AsyncConnection, role: str, recipient_id: uuid.UUID,
+                payload: push_payloads.PushPayload) -> None:
+    await events.push_after_commit(conn, recipient_role=role, recipient_id=recipient_id,
+                                   **payload.outbox_fields())
 
 
 async def _announce_removed(conn: AsyncConnection, session: dict[str, Any]) -> None:
@@ -123,10 +125,7 @@ async def expire(conn: AsyncConnection, session_id: uuid.UUID, now: dt.datetime)
 
 async def _after_expired(conn: AsyncConnection, row: dict[str, Any]) -> None:
     await _announce_removed(conn, row)
-    await events.push_after_commit(
-        conn, recipient_role="client", recipient_id=row["patient_id"], event_type="session.expired",
-        title="Request expired", body="The doctor could not respond in time. Please try another doctor.",
-        data={"session_id": str(row["id"]), "status": rules.EXPIRED})
+    await _push(conn, "client", row["patient_id"], push_payloads.session_expired(row["id"]))
 
 
 async def expire_due(conn: AsyncConnection, now: dt.datetime, limit: int) -> list[dict[str, Any]]:
@@ -153,10 +152,7 @@ async def accept(conn: AsyncConnection, session_id: uuid.UUID, now: dt.datetime)
                        .values(presence_status="BUSY", updated_at=now))
     await _announce_removed(conn, row)
     name = await _doctor_name(conn, row["doctor_id"])
-    await events.push_after_commit(
-        conn, recipient_role="client", recipient_id=row["patient_id"], event_type="session.accepted",
-        title="Your doctor is ready", body=f"{name} accepted your consultation request",
-        data={"session_id": str(session_id), "status": rules.ONGOING})
+    await _push(conn, "client", row["patient_id"], push_payloads.session_accepted(session_id, name))
     return row
 
 
@@ -167,10 +163,7 @@ async def reject(conn: AsyncConnection, session_id: uuid.UUID, now: dt.datetime)
         return None
     await _announce_removed(conn, row)
     name = await _doctor_name(conn, row["doctor_id"])
-    await events.push_after_commit(
-        conn, recipient_role="client", recipient_id=row["patient_id"], event_type="session.rejected",
-        title="Request declined", body=f"{name} cannot take your request right now",
-        data={"session_id": str(session_id), "status": rules.REJECTED})
+    await _push(conn, "client", row["patient_id"], push_payloads.session_rejected(session_id, name))
     return row
 
 
@@ -209,20 +202,10 @@ async def end_ongoing(conn: AsyncConnection, session_id: uuid.UUID, now: dt.date
     recipients = {"patient": [("doctor", row["doctor_id"])], "doctor": [("client", row["patient_id"])]}
     for role, recipient in recipients.get(ended_by, [("client", row["patient_id"]),
                                                      ("doctor", row["doctor_id"])]):
-        await events.push_after_commit(
-            conn, recipient_role=role, recipient_id=recipient, event_type="session.ended",
-            title="Consultation ended",
-            body=_ended_body(role, reason, charge),
-            data={"session_id": str(session_id), "status": rules.ENDED})
+        await _push(conn, role, recipient, push_payloads.session_ended(
+            session_id, recipient_role=role, minutes=charge.minutes, charged_paise=charge.charged,
+            reason=reason))
     return row
-
-
-def _ended_body(role: str, reason: str | None, charge: billing.SessionCharge) -> str:
-    if reason == rules.BALANCE_EXHAUSTED and role == "client":
-        return "Your wallet balance ran out. Recharge to continue consulting."
-    if role == "client":
-        return f"Duration {charge.minutes} min, charged ₹{charge.charged / 100:.2f}"
-    return f"Duration {charge.minutes} min"
 
 
 async def _settle(conn: AsyncConnection, session: dict[str, Any], ended_at: dt.datetime) -> billing.SessionCharge:

@@ -107,7 +107,7 @@ async def test_create_publishes_request_event_and_pushes_the_doctor(api, db, aut
     assert data["session_id"] == sid and data["symptoms"] == ["cough"]
     [(role, recipient, event, pdata)] = await _pushes(db)
     assert (role, recipient, event) == ("doctor", doctor["id"], "session.requested")
-    assert pdata == {"session_id": sid}
+    assert pdata == {"type": "session.requested", "session_id": sid, "status": "REQUESTED"}
 
 
 @pytest.mark.parametrize("doctor, patient, status, code", [

@@ -86,7 +86,8 @@ async def test_accept_starts_the_session(api, db, requested, settings, frozen_cl
     assert await _presence(db, doctor["id"]) == "BUSY"
     assert await _events_after_request(db) == [
         (f"doctor:{doctor['id']}:requests", "session_request_removed", {"session_id": sid, "status": "ONGOING"})]
-    assert await _pushes(db, "session.accepted") == [("client", patient["id"], {"session_id": sid, "status": "ONGOING"})]
+    assert await _pushes(db, "session.accepted") == [
+        ("client", patient["id"], {"type": "session.accepted", "session_id": sid, "status": "ONGOING"})]
 
 
 async def test_accept_refusals(api, db, auth, requested):
@@ -111,7 +112,8 @@ async def test_accept_after_expiry_expires_it(api, db, requested, frozen_clock):
     assert await _presence(db, doctor["id"]) == "ONLINE"
     assert await _events_after_request(db) == [
         (f"doctor:{doctor['id']}:requests", "session_request_removed", {"session_id": sid, "status": "EXPIRED"})]
-    assert await _pushes(db, "session.expired") == [("client", patient["id"], {"session_id": sid, "status": "EXPIRED"})]
+    assert await _pushes(db, "session.expired") == [
+        ("client", patient["id"], {"type": "session.expired", "session_id": sid, "status": "EXPIRED"})]
     # Written once: asking again changes nothing and says the same.
     assert await _code(await api.post(f"{SESSIONS}/{sid}/reject", headers=requested["d"])) == (409, "SESSION_EXPIRED")
     assert len(await _events_after_request(db)) == 1
@@ -133,7 +135,8 @@ async def test_reject(api, db, requested):
     assert (await _session(db, sid))["status"] == "REJECTED"
     assert await _events_after_request(db) == [
         (f"doctor:{doctor['id']}:requests", "session_request_removed", {"session_id": sid, "status": "REJECTED"})]
-    assert await _pushes(db, "session.rejected") == [("client", patient["id"], {"session_id": sid, "status": "REJECTED"})]
+    assert await _pushes(db, "session.rejected") == [
+        ("client", patient["id"], {"type": "session.rejected", "session_id": sid, "status": "REJECTED"})]
     assert await _code(await api.post(f"{SESSIONS}/{sid}/accept", headers=requested["d"])) == (409, "SESSION_REJECTED")
     assert await _code(await api.post(f"{SESSIONS}/{sid}/end", headers=requested["p"])) == (409, "SESSION_REJECTED")
     assert await _presence(db, doctor["id"]) == "ONLINE"

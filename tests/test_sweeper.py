@@ -135,6 +135,8 @@ async def test_ends_the_session_when_the_balance_is_reached(api, db, auth, froze
     pushed = await _rows(db, notifications, notifications.c.event_type == "session.ended")
     assert {(r["recipient_role"], r["recipient_id"]) for r in pushed} == {
         ("client", patient["id"]), ("doctor", doctor["id"])}
+    to_patient = next(r for r in pushed if r["recipient_role"] == "client")
+    assert "balance ran out" in to_patient["body"] and to_patient["data"]["reason"] == "balance_exhausted"
     assert await sweep_once(app) == 0
     resp = await api.post(f"{SESSIONS}/{sid}/end", headers=auth("client", patient["id"]))
     assert resp.status == 409 and (await resp.json())["code"] == "SESSION_ALREADY_ENDED"
