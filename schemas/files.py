@@ -27,8 +27,8 @@ class _Upper(BaseSchema):
 
 
 class AttachmentInit(_Upper):
-    filename = Str(required=True, max_len=1000)
-    content_type = Str(required=True, max_len=200)
+    filename = Str(required=True, min_len=1, max_len=1000)
+    content_type = Str(required=True, min_len=1, max_len=200)
     size_bytes = fields.Integer(required=True, strict=True)
     upload_mode = fields.String(load_default="SAS", validate=validate.OneOf(UPLOAD_MODES))
 
@@ -54,8 +54,8 @@ class AttachmentListQuery(_Upper, DownloadListQuery):
 
 
 class ReportInitQuery(BaseSchema):
-    original_filename = Str(required=True, max_len=1000)
-    mime_type = Str(required=True, max_len=200)
+    original_filename = Str(required=True, min_len=1, max_len=1000)
+    mime_type = Str(required=True, min_len=1, max_len=200)
     size_bytes = fields.Integer(required=True)
 
 

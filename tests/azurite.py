@@ -110,3 +110,35 @@ async def make_files_client(aiohttp_client, settings, db):
 @pytest.fixture
 async def files_client(make_files_client, store_kind, clock):
     return await make_files_client(store_kind, clock=clock)
+
+
+# --- helpers shared by the file tests ------------------------------------------------------
+
+PDF_BYTES = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n" + b"0" * 3000 + b"\n%%EOF\n"
+PNG_BYTES = b"\x89PNG\r\n\x1a\n" + b"\0\0\0\rIHDR" + b"1" * 2000
+
+
+async def put_url(url: str, data: bytes, headers: dict[str, str]) -> int:
+    """PUT bytes to an upload URL the way a mobile client does (straight to storage)."""
+    import aiohttp
+    async with aiohttp.ClientSession() as http:
+        async with http.put(url, data=data, headers=headers) as resp:
+            return resp.status
+
+
+async def get_url(url: str) -> tuple[int, bytes]:
+    import aiohttp
+    async with aiohttp.ClientSession() as http:
+        async with http.get(url) as resp:
+            return resp.status, await resp.read()
+
+
+async def session_parties(db, status: str = "ONGOING"):
+    """(patient, doctor, session, stranger patient, stranger doctor) rows."""
+    from tests import factories
+    patient = await factories.make_user(db)
+    doctor = await factories.make_doctor(db)
+    session = await factories.make_session(db, patient["id"], doctor["id"], status=status)
+    stranger = await factories.make_user(db)
+    other_doctor = await factories.make_doctor(db)
+    return patient, doctor, session, stranger, other_doctor
