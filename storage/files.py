@@ -166,3 +166,17 @@ async def update_recording(conn: AsyncConnection, recording_id: uuid.UUID, *, on
 async def recording_by_egress(conn: AsyncConnection, egress_id: str, *, lock: bool = False) -> Row | None:
     query = sa.select(recordings).where(recordings.c.egress_id == egress_id)
     return await _one(conn, query.with_for_update() if lock else query)
+
+
+# --- avatars -----------------------------------------------------------------------------
+
+async def replace_avatar(conn: AsyncConnection, table: sa.Table, owner_id: uuid.UUID, *, url: str | None,
+                         now: dt.datetime) -> Row | None:
+    """Set (url) or clear (None) an uploaded avatar; returns the row as it was before, None if absent."""
+    before = await _one(conn, sa.select(table.c.id, table.c.avatar_source, table.c.avatar_url, *(
+        [table.c.sex] if "sex" in table.c else [])).where(table.c.id == owner_id).with_for_update())
+    if before is None:
+        return None
+    await conn.execute(sa.update(table).where(table.c.id == owner_id).values(
+        avatar_source="user" if url else "system", avatar_url=url, updated_at=now))
+    return before
