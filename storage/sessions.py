@@ -212,9 +212,10 @@ async def _settle(conn: AsyncConnection, session: dict[str, Any], ended_at: dt.d
     """Debit the patient (capped at the balance), credit the doctor, free the doctor if idle."""
     balance = await wallet.lock_balance(conn, session["patient_id"])
     charge = billing.session_charge(session["started_at"], ended_at, session["rate_per_minute"], balance)
+    # FOR NO KEY UPDATE: serialises presence changes without blocking new requests' FK checks.
     doctor = (await conn.execute(
         sa.select(doctors.c.full_name, doctors.c.presence_status)
-        .where(doctors.c.id == session["doctor_id"]).with_for_update()
+        .where(doctors.c.id == session["doctor_id"]).with_for_update(key_share=True)
     )).mappings().one()
     if charge.charged:
         description = f"Consultation with {doctor['full_name']} ({charge.minutes} min)"
