@@ -52,7 +52,7 @@ def _unique(items: list[str]) -> list[str]:
 class _ProfileFields(BaseSchema):
     """The fields a doctor may edit on their own profile (reference constraints)."""
     full_name = Str(**FULL_NAME)
-    years_experience = fields.Integer(validate=validate.Range(min=0, max=60))
+    years_experience = fields.Integer(strict=True, validate=validate.Range(min=0, max=60))
     about_short = Str(max_len=ABOUT_MAX, allow_none=True)
     degrees = fields.List(Str(min_len=1, max_len=50), validate=validate.Length(min=1, max=20))
     speciality_category = Speciality()
@@ -69,11 +69,11 @@ class DoctorCreate(_ProfileFields):
     email = fields.Email(required=True, validate=validate.Length(max=254))
     password = fields.String(required=True, validate=validate.Length(min=8, max=128))
     speciality_category = Speciality(required=True)
-    rate_per_minute = fields.Integer(required=True, validate=validate.Range(min=0, max=MAX_RATE))
+    rate_per_minute = fields.Integer(strict=True, required=True, validate=validate.Range(min=0, max=MAX_RATE))
     degrees = fields.List(Str(min_len=1, max_len=50), load_default=list, validate=validate.Length(min=1, max=20))
     languages = fields.List(Language(), load_default=list,
                             validate=validate.Length(min=1, max=len(rules.LANGUAGES)))
-    years_experience = fields.Integer(load_default=0, validate=validate.Range(min=0, max=60))
+    years_experience = fields.Integer(strict=True, load_default=0, validate=validate.Range(min=0, max=60))
     is_featured = fields.Boolean(load_default=False)
     is_active = fields.Boolean(load_default=True)
     chat_enabled = fields.Boolean(load_default=True)
@@ -83,7 +83,7 @@ class DoctorCreate(_ProfileFields):
 class DoctorUpdate(_ProfileFields):
     email = fields.Email(validate=validate.Length(max=254))
     password = fields.String(validate=validate.Length(min=8, max=128))
-    rate_per_minute = fields.Integer(validate=validate.Range(min=0, max=MAX_RATE))
+    rate_per_minute = fields.Integer(strict=True, validate=validate.Range(min=0, max=MAX_RATE))
     is_featured = fields.Boolean()
     is_active = fields.Boolean()
     chat_enabled = fields.Boolean()
