@@ -26,7 +26,7 @@ def upgrade() -> None:
         created_at timestamptz NOT NULL DEFAULT now(),
         delivered_at timestamptz,
         read_at timestamptz,
-        CONSTRAINT ck_messages_sender_role CHECK (sender_role IN ('client','doctor')),
+        CONSTRAINT ck_messages_sender_role CHECK (sender_role IN ('patient','doctor')),
         CONSTRAINT ck_messages_content_type CHECK (content_type IN ('text','image','file','audio')),
         CONSTRAINT ck_messages_read_after_delivered CHECK (read_at IS NULL OR delivered_at IS NOT NULL)
     )""")

@@ -1,0 +1,52 @@
+"""Message bodies and queries in; MessageOut and the cursor page out."""
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import fields, validate
+
+from domain.messages import PAGE_DEFAULT, PAGE_MAX, RECEIPT_MAX_IDS, TEXT_MAX_CHARS
+from schemas.common import BaseSchema, Str
+from storage.tables.messaging import MESSAGE_CONTENT_TYPES
+
+
+class MessageCreate(BaseSchema):
+    client_message_id = fields.UUID(required=True)
+    content_type = Str(required=True, validate=[validate.OneOf(MESSAGE_CONTENT_TYPES)])
+    content = Str(required=True, min_len=1, max_len=TEXT_MAX_CHARS)
+
+
+class ReceiptBody(BaseSchema):
+    message_ids = fields.List(fields.UUID(), required=True,
+                              validate=validate.Length(min=1, max=RECEIPT_MAX_IDS))
+
+
+class MessageListQuery(BaseSchema):
+    limit = fields.Integer(load_default=PAGE_DEFAULT, validate=validate.Range(min=1, max=PAGE_MAX))
+    before = fields.String(load_default=None)
+    after = fields.String(load_default=None)
+
+
+def message_out(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "session_id": row["session_id"],
+        "sender_id": row["sender_id"],
+        "sender_role": row["sender_role"],
+        "client_message_id": row["client_message_id"],
+        "content_type": row["content_type"],
+        "content": row["content"],
+        "created_at": row["created_at"],
+        "delivered_at": row["delivered_at"],
+        "read_at": row["read_at"],
+    }
+
+
+def message_page(rows: list[dict[str, Any]], *, total: int, limit: int, has_more: bool) -> dict[str, Any]:
+    """Oldest first. `before_cursor` pages further back, `after_cursor` fetches what came later."""
+    items = [message_out(r) for r in rows]
+    return {
+        "items": items, "total": total, "limit": limit, "offset": 0, "has_more": has_more,
+        "before_cursor": str(rows[0]["id"]) if rows else None,
+        "after_cursor": str(rows[-1]["id"]) if rows else None,
+    }

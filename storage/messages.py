@@ -1,0 +1,160 @@
+"""Session messages in the database, with their events and pushes written in the caller's transaction.
+
+Order within a session is (created_at, seq); sends lock the session row, so seq order is also
+commit order inside one session, which is what a reconnecting websocket relies on.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from domain import messages as rules
+from domain import push_payloads
+from domain.errors import ValidationFailed
+from gateway.jsonutil import dumps, isoformat, loads
+from schemas.messages import message_out
+from storage import events, files
+from storage.tables import doctors, messages, users
+
+M = messages
+
+
+def _json(data: Any) -> Any:
+    return loads(dumps(data))
+
+
+async def _find(conn: AsyncConnection, session_id: uuid.UUID, sender_id: uuid.UUID,
+                client_message_id: uuid.UUID) -> dict[str, Any] | None:
+    row = (await conn.execute(sa.select(M).where(
+        M.c.session_id == session_id, M.c.sender_id == sender_id,
+        M.c.client_message_id == client_message_id))).mappings().first()
+    return dict(row) if row else None
+
+
+async def participant_name(conn: AsyncConnection, role: str, subject_id: uuid.UUID) -> str | None:
+    table = users if role == "client" else doctors
+    return await conn.scalar(sa.select(table.c.full_name).where(table.c.id == subject_id))
+
+
+async def post(conn: AsyncConnection, session: dict[str, Any], *, role: str, sender_id: uuid.UUID,
+               body: dict[str, Any], now: dt.datetime) -> tuple[dict[str, Any], bool]:
+    """Store a message once per (sender, client_message_id): (row, created).
+
+    A retry returns the original even after the session ended; a new message needs ONGOING.
+    `session` must have been read with a row lock in this transaction.
+    """
+    content_type, content = body["content_type"], body["content"]
+    existing = await _find(conn, session["id"], sender_id, body["client_message_id"])
+    if existing:
+        rules.check_idempotent_retry(existing, content_type, content)
+        return existing, False
+    rules.check_can_send(session["status"])
+    attachment_id = rules.attachment_ref(content_type, content)
+    if attachment_id is not None:
+        rules.check_attachment(content_type, await files.get_attachment(conn, attachment_id), session["id"])
+        content = str(attachment_id)  # one spelling, so retries compare equal
+    row = (await conn.execute(
+        pg_insert(M).values(session_id=session["id"], sender_id=sender_id, sender_role=rules.party(role),
+                            client_message_id=body["client_message_id"], content_type=content_type,
+                            content=content, created_at=now)
+        .on_conflict_do_nothing(index_elements=[M.c.session_id, M.c.sender_id, M.c.client_message_id])
+        .returning(M)
+    )).mappings().first()
+    if row is None:  # a concurrent duplicate committed between our read and our insert
+        existing = await _find(conn, session["id"], sender_id, body["client_message_id"])
+        assert existing is not None
+        rules.check_idempotent_retry(existing, content_type, content)
+        return existing, False
+    row = dict(row)
+    await events.publish_after_commit(conn, events.session_channel(session["id"]), "message.new",
+                                      _json(message_out(row)))
+    other_role, other_id = rules.other_party(session, role)
+    payload = push_payloads.message_new(session["id"], row["id"], sender_role=rules.party(role),
+                                        sender_name=await participant_name(conn, role, sender_id),
+                                        content_type=content_type)
+    await events.push_after_commit(conn, recipient_role=other_role, recipient_id=other_id,
+                                   **payload.outbox_fields())
+    return row, True
+
+
+async def _receipt(conn: AsyncConnection, session_id: uuid.UUID, role: str, message_ids: list[uuid.UUID],
+                   now: dt.datetime, *, column: str) -> int:
+    """Stamp `column` on the other party's messages among `message_ids` that lack it."""
+    query = sa.update(M).where(M.c.session_id == session_id, M.c.id.in_(message_ids),
+                               M.c.sender_role != rules.party(role), M.c[column].is_(None))
+    if column == "read_at":
+        query = query.where(M.c.delivered_at.is_not(None))
+    updated = [r for r in (await conn.execute(query.values({column: now}).returning(M.c.id))).scalars()]
+    if updated:
+        event = "message.delivered" if column == "delivered_at" else "message.read"
+        await events.publish_after_commit(conn, events.session_channel(session_id), event, {
+            "session_id": str(session_id), "message_ids": [str(i) for i in updated],
+            column: isoformat(now), "by": rules.party(role),
+        })
+    return len(updated)
+
+
+async def mark_delivered(conn: AsyncConnection, session_id: uuid.UUID, role: str, message_ids: list[uuid.UUID],
+                         now: dt.datetime) -> int:
+    return await _receipt(conn, session_id, role, message_ids, now, column="delivered_at")
+
+
+async def mark_read(conn: AsyncConnection, session_id: uuid.UUID, role: str, message_ids: list[uuid.UUID],
+                    now: dt.datetime) -> int:
+    return await _receipt(conn, session_id, role, message_ids, now, column="read_at")
+
+
+# --- reading ------------------------------------------------------------------------------
+
+async def _bound(conn: AsyncConnection, session_id: uuid.UUID, cursor: rules.Cursor, name: str):
+    """(created_at, seq) of a message-id cursor; 422 if it is not a message of this session."""
+    row = (await conn.execute(sa.select(M.c.created_at, M.c.seq).where(
+        M.c.session_id == session_id, M.c.id == cursor.message_id))).first()
+    if row is None:
+        raise ValidationFailed.single("query", name, "No message with this id in this session")
+    return sa.tuple_(sa.literal(row.created_at, sa.DateTime(timezone=True)), sa.literal(row.seq, sa.BigInteger))
+
+
+async def _condition(conn: AsyncConnection, session_id: uuid.UUID, cursor: rules.Cursor, name: str, *,
+                     older: bool):
+    order_key = sa.tuple_(M.c.created_at, M.c.seq)
+    if cursor.message_id is not None:
+        bound = await _bound(conn, session_id, cursor, name)
+        return order_key < bound if older else order_key > bound
+    return M.c.created_at < cursor.at if older else M.c.created_at > cursor.at
+
+
+async def page(conn: AsyncConnection, session_id: uuid.UUID, *, limit: int, before: rules.Cursor | None,
+               after: rules.Cursor | None) -> tuple[list[dict[str, Any]], int, bool]:
+    """(rows oldest first, total in session, has_more in the paging direction).
+
+    With `after`: the first `limit` messages after it (catching up). Otherwise the last `limit`
+    messages before `before` (or the newest), i.e. scrolling back through history.
+    """
+    query = sa.select(M).where(M.c.session_id == session_id)
+    if before is not None:
+        query = query.where(await _condition(conn, session_id, before, "before", older=True))
+    if after is not None:
+        query = query.where(await _condition(conn, session_id, after, "after", older=False))
+        query = query.order_by(M.c.created_at, M.c.seq)
+    else:
+        query = query.order_by(M.c.created_at.desc(), M.c.seq.desc())
+    rows = [dict(r) for r in (await conn.execute(query.limit(limit + 1))).mappings()]
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    if after is None:
+        rows.reverse()
+    total = await conn.scalar(sa.select(sa.func.count()).select_from(M).where(M.c.session_id == session_id))
+    return rows, total or 0, has_more
+
+
+async def since(conn: AsyncConnection, session_id: uuid.UUID, after: dt.datetime, limit: int) -> list[dict[str, Any]]:
+    """Messages created after `after`, oldest first (a websocket resuming beyond the bus history)."""
+    rows = await conn.execute(sa.select(M).where(M.c.session_id == session_id, M.c.created_at > after)
+                              .order_by(M.c.created_at, M.c.seq).limit(limit))
+    return [dict(r) for r in rows.mappings()]
