@@ -13,18 +13,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from domain.errors import Conflict, ValidationFailed
+from domain.sessions import PARTY_BY_ROLE
 
 TEXT_MAX_CHARS = 4000
 RECEIPT_MAX_IDS = 500
 PAGE_DEFAULT, PAGE_MAX = 50, 100
 ATTACHMENT_TYPES = {"image": "image/", "audio": "audio/", "file": ""}
 
-# Token roles (client|doctor) as the message API names the parties.
-PARTY = {"client": "patient", "doctor": "doctor"}
-
 
 def party(role: str) -> str:
-    return PARTY[role]
+    """The token role (client|doctor) as messages name the sender: patient|doctor."""
+    return PARTY_BY_ROLE[role]
 
 
 def other_party(session: dict[str, Any], role: str) -> tuple[str, uuid.UUID]:
