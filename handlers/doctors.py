@@ -92,10 +92,16 @@ async def doctor_by_slug(request: web.Request) -> web.Response:
 @routes.get(DOCTOR)
 @optional_auth
 async def doctor_detail(request: web.Request) -> web.Response:
+    """DoctorDetailOut; an admin token also sees deactivated doctors, with the admin fields."""
+    who = maybe_principal(request)
+    is_admin = who is not None and who.role == "admin"
     async with request.app[keys.DB].connect() as conn:
-        row = await store.get_doctor(conn, path_uuid(request, "doctor_id"), user_id=_client_id(request))
+        row = await store.get_doctor(conn, path_uuid(request, "doctor_id"), user_id=_client_id(request),
+                                     include_inactive=is_admin)
     if row is None:
         raise _not_found()
+    if is_admin:
+        return json_response(schemas.doctor_admin_out(row))
     return json_response(schemas.doctor_detail_out(row, row["is_favourite"]))
 
 

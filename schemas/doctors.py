@@ -146,9 +146,17 @@ class OverviewQuery(BaseSchema):
     timezone = TimeZone(load_default=lambda: ZoneInfo("UTC"))
 
 
+class _SessionStatus(fields.String):
+    """REQUESTED | ONGOING | ENDED | all, in any letter case."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        return "all" if text.lower() == "all" else text.upper()
+
+
 class SessionsQuery(BaseSchema):
-    status = fields.String(load_default="all",
-                           validate=validate.OneOf(("REQUESTED", "ONGOING", "ENDED", "all")))
+    status = _SessionStatus(load_default="all",
+                            validate=validate.OneOf(("REQUESTED", "ONGOING", "ENDED", "all")))
     from_date = fields.Date()
     to_date = fields.Date()
     has_followup = fields.Boolean()

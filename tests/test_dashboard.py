@@ -122,6 +122,7 @@ async def test_sessions_filters(dashboard):
     assert (await _session_ids(client, headers, status="REQUESTED"))[0] == [sid["D"]]
     assert (await _session_ids(client, headers, status="ONGOING"))[0] == [sid["C"]]
     assert (await _session_ids(client, headers, status="ENDED"))[0] == [sid["A"], sid["B"]]
+    assert (await _session_ids(client, headers, status="ended"))[0] == [sid["A"], sid["B"]]
     assert (await _session_ids(client, headers, has_followup="true"))[0] == [sid["A"]]
     assert sid["A"] not in (await _session_ids(client, headers, has_followup="false"))[0]
     assert (await _session_ids(client, headers, status="ENDED", has_followup="false"))[0] == [sid["B"]]

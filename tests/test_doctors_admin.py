@@ -151,6 +151,8 @@ async def test_deactivating_hides_the_doctor_and_takes_them_offline(client, db, 
     assert body["is_active"] is False and body["presence_status"] == "OFFLINE"
     assert (await client.get(f"{API}/{doctor['id']}")).status == 404
     assert await (await client.get(f"{API}/")).json() == []
+    seen_by_admin = await client.get(f"{API}/{doctor['id']}", headers=headers)
+    assert seen_by_admin.status == 200 and (await seen_by_admin.json())["is_active"] is False
     # The doctor's own token stops working.
     assert (await client.get(f"{API}/me/profile", headers=auth("doctor", doctor["id"]))).status == 401
     # Reactivation by the admin still works on the hidden doctor.
