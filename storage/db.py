@@ -1,7 +1,10 @@
 """One asyncpg-backed SQLAlchemy engine per process."""
 from __future__ import annotations
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from gateway.jsonutil import dumps_str
 
 
 def async_url(url: str) -> str:
@@ -19,4 +22,7 @@ def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
         max_overflow=pool_size,
         pool_pre_ping=True,
         pool_recycle=1800,
+        # jsonb columns accept UUIDs and datetimes as the API writes them (ISO, Z).
+        json_serializer=dumps_str,
+        json_deserializer=orjson.loads,
     )
