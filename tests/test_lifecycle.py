@@ -1,0 +1,51 @@
+"""The server process: graceful shutdown on SIGTERM/SIGINT."""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import signal
+import time
+
+import aiohttp
+import pytest
+import sqlalchemy as sa
+
+from storage.tables import otp_codes
+from tests.servers import start_server
+
+PHONE = "+919812345678"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+async def test_shutdown_finishes_in_flight_requests_then_stops_accepting(settings, db, sig):
+    """A request whose handler is running when the signal arrives still gets its full response;
+    new connections are refused meanwhile; the process then exits 0."""
+    async with db.begin() as conn:
+        await conn.execute(sa.insert(otp_codes).values(
+            phone=PHONE, code_hash="x", expires_at=dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=5)))
+    server = await start_server(settings)
+    try:
+        async with aiohttp.ClientSession() as http, db.connect() as blocker:
+            # Hold the OTP row locked so the verify handler blocks inside its transaction.
+            tx = await blocker.begin()
+            await blocker.execute(sa.select(otp_codes).where(otp_codes.c.phone == PHONE).with_for_update())
+            in_flight = asyncio.create_task(http.post(
+                server.api_url + "/auth/verify-otp", json={"phone": PHONE, "code": "123456"}))
+            await asyncio.sleep(0.5)
+            assert not in_flight.done()
+            server.proc.send_signal(sig)
+            await asyncio.sleep(0.5)
+            with pytest.raises(aiohttp.ClientConnectionError):
+                async with aiohttp.ClientSession() as other:
+                    await other.get(server.base_url + "/healthz", timeout=aiohttp.ClientTimeout(total=2))
+            assert not in_flight.done()
+            await tx.rollback()
+            response = await asyncio.wait_for(in_flight, 10)
+            assert response.status == 401
+            assert (await response.json())["code"] == "INVALID_OTP"
+        deadline = time.monotonic() + 10
+        while server.proc.poll() is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert server.proc.returncode == 0, server.output()
+    finally:
+        await server.stop()
