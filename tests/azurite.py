@@ -38,13 +38,25 @@ def _wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"azurite exited with {proc.returncode}: {proc.stderr.read().decode()[-2000:]}")
+            log = Path(str(_running.get("location", ""))) / "azurite.log"
+            detail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            raise RuntimeError(f"azurite exited with {proc.returncode}: {detail}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 return
         except OSError:
             time.sleep(0.05)
     raise RuntimeError("azurite did not start listening in time")
+
+
+def _die_with_parent() -> None:
+    """Linux: Azurite gets SIGTERM if this pytest process dies without running atexit (e.g. killed)."""
+    try:
+        import ctypes
+        import signal
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
 
 
 def _stop() -> None:
@@ -68,10 +80,11 @@ def azurite_connection_string() -> str:
         pytest.fail("Azurite is not installed: run `bash scripts/system-deps.sh` (npm install) first")
     port = free_port()
     location = tempfile.mkdtemp(prefix="allign-azurite-")
-    proc = subprocess.Popen(
-        [str(AZURITE), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location", location,
-         "--silent", "--disableTelemetry", "--skipApiVersionCheck"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=str(ROOT))
+    with open(Path(location) / "azurite.log", "wb") as log:  # a file, not a pipe nobody drains
+        proc = subprocess.Popen(
+            [str(AZURITE), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location", location,
+             "--silent", "--disableTelemetry", "--skipApiVersionCheck"],
+            stdout=log, stderr=log, cwd=str(ROOT), preexec_fn=_die_with_parent)
     _running.update(proc=proc, location=location)
     atexit.register(_stop)
     _wait_for_port(port, proc)

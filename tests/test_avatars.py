@@ -76,8 +76,8 @@ async def test_patient_avatar(files_client, db, auth):
     assert (row["avatar_source"], row["avatar_url"]) == ("system", None)
 
 
-async def test_avatar_rules(make_files_client, db, auth):
-    client = await make_files_client("local")
+async def test_avatar_rules(make_files_client, store_kind, db, auth):
+    client = await make_files_client(store_kind)
     patient = await factories.make_user(db)
     doctor = await factories.make_doctor(db)
     p, d = auth("client", patient["id"]), auth("doctor", doctor["id"])

@@ -197,8 +197,8 @@ async def test_general_attachments_scopes_and_one_shot(files_client, db, auth):
     assert listed["total"] == 0
 
 
-async def test_one_shot_rules(make_files_client, db, auth):
-    client = await make_files_client("local", max_upload_bytes=64 * 1024)
+async def test_one_shot_rules(make_files_client, store_kind, db, auth):
+    client = await make_files_client(store_kind, max_upload_bytes=64 * 1024)
     patient, _, session, *_ = await session_parties(db)
     p = auth("client", patient["id"])
     big = PDF_BYTES + b"1" * 70 * 1024
@@ -221,9 +221,9 @@ async def test_one_shot_rules(make_files_client, db, auth):
         assert (await conn.execute(sa.select(sa.func.count()).select_from(attachments))).scalar_one() == 0
 
 
-async def test_report_and_recording_scopes_follow_their_session(make_files_client, db, auth):
+async def test_report_and_recording_scopes_follow_their_session(make_files_client, store_kind, db, auth):
     from storage.tables import recordings
-    client = await make_files_client("local")
+    client = await make_files_client(store_kind)
     patient, doctor, session, stranger, _ = await session_parties(db)
     async with db.begin() as conn:
         rec_id = (await conn.execute(sa.insert(recordings).values(
@@ -239,8 +239,8 @@ async def test_report_and_recording_scopes_follow_their_session(make_files_clien
     assert (await client.post("/api/v2/attachments/init", json=body, headers=auth("doctor", doctor["id"]))).status == 404
 
 
-async def test_strangers_get_404_on_every_attachment_endpoint(make_files_client, db, auth):
-    client = await make_files_client("local")
+async def test_strangers_get_404_on_every_attachment_endpoint(make_files_client, store_kind, db, auth):
+    client = await make_files_client(store_kind)
     patient, doctor, session, stranger, other_doctor = await session_parties(db)
     p = auth("client", patient["id"])
     base = f"/api/v2/connect/sessions/{session['id']}/attachments"

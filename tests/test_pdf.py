@@ -111,8 +111,8 @@ async def test_pdf_is_cached_until_the_prescription_changes(files_client, db, au
     assert "Cetirizine 10mg" in text and "Amoxicillin" not in text and "(version 2)" in text
 
 
-async def test_concurrent_first_requests_generate_once(make_files_client, db, auth):
-    client = await make_files_client("local")
+async def test_concurrent_first_requests_generate_once(make_files_client, store_kind, db, auth):
+    client = await make_files_client(store_kind)
     patient, doctor, session = await _parties(db)
     base = f"/api/v2/connect/sessions/{session['id']}/prescription"
     await client.post(base, json=RX, headers=auth("doctor", doctor["id"]))

@@ -64,8 +64,8 @@ async def test_report_lifecycle(files_client, db, auth):
     assert (await files_client.delete(f"{base}/{init['report_id']}", headers=p)).status == 404
 
 
-async def test_report_rules(make_files_client, db, auth):
-    client = await make_files_client("local")
+async def test_report_rules(make_files_client, store_kind, db, auth):
+    client = await make_files_client(store_kind)
     patient, doctor, session, *_ = await session_parties(db, status="REQUESTED")
     p = auth("client", patient["id"])
     assert (await client.post(_init_path(session["id"]), headers=auth("doctor", doctor["id"]))).status == 403
@@ -97,8 +97,8 @@ async def test_report_rules(make_files_client, db, auth):
         assert set((await conn.execute(sa.select(session_reports.c.status))).scalars()) == {"PENDING"}
 
 
-async def test_strangers_get_404_on_every_report_endpoint(make_files_client, db, auth):
-    client = await make_files_client("local")
+async def test_strangers_get_404_on_every_report_endpoint(make_files_client, store_kind, db, auth):
+    client = await make_files_client(store_kind)
     patient, doctor, session, stranger, other_doctor = await session_parties(db)
     p = auth("client", patient["id"])
     init = await (await client.post(_init_path(session["id"]), headers=p)).json()
