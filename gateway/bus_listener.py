@@ -1,0 +1,211 @@
+"""The process's single Redis pub/sub connection, fanned out in memory to every local subscription.
+
+A channel is SUBSCRIBEd once, when its first local subscriber arrives, and UNSUBSCRIBEd by a
+periodic sweep once it has had no subscriber for a while (a reconnecting client finds it ready).
+After every (re)connect all channels are subscribed again and, once Redis has confirmed them,
+every subscription re-reads its history after its position: what was published while the
+connection was down is not lost.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any, Callable
+
+import orjson
+from redis.exceptions import RedisError
+
+from gateway.bus_history import BusKeys
+from gateway.bus_subscription import Event, Subscription
+
+if TYPE_CHECKING:  # pragma: no cover
+    from redis.asyncio.connection import AbstractConnection
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT = 10.0           # seconds without traffic before a PING; twice that without a reply = dead
+IDLE_SWEEP = 30.0          # how often channels without subscribers are unsubscribed
+CONFIRM_TIMEOUT = 2.0      # how long subscribe() waits for Redis to confirm a new channel
+_RESYNC_MARK = b"allign-bus-resync"
+_CHUNK = 500
+
+
+class ChannelState:
+    __slots__ = ("subs", "confirmed")
+
+    def __init__(self) -> None:
+        self.subs: set[Subscription] = set()
+        self.confirmed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+
+class Listener:
+    def __init__(self, redis: Any, keys: BusKeys, on_connect: Callable[[], None] | None = None) -> None:
+        self._pool = redis.connection_pool
+        self._keys = keys
+        self.channels: dict[str, ChannelState] = {}
+        self._conn: AbstractConnection | None = None
+        self.ready = False            # connected and every known channel subscribed
+        self._on_connect = on_connect
+        self._task: asyncio.Task | None = None
+        self._ready_event: asyncio.Event | None = None
+
+    # --- subscriptions ---------------------------------------------------------------------
+
+    async def attach(self, sub: Subscription) -> None:
+        """Register `sub` for live events of its channel; wait until Redis confirmed the channel
+        (unless Redis is unavailable: the subscription then catches up when it is back)."""
+        state = self.channels.get(sub.channel)
+        new = state is None
+        if state is None:
+            state = self.channels[sub.channel] = ChannelState()
+        state.subs.add(sub)
+        if new:
+            await self._send("SUBSCRIBE", self._keys.live(sub.channel))
+        if self.ready and not state.confirmed.done():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(state.confirmed), CONFIRM_TIMEOUT)
+
+    def detach(self, sub: Subscription) -> None:
+        state = self.channels.get(sub.channel)
+        if state is not None:
+            state.subs.discard(sub)
+
+    def subscriptions(self) -> list[Subscription]:
+        return [sub for state in self.channels.values() for sub in state.subs]
+
+    def subscriber_count(self, channel: str) -> int:
+        state = self.channels.get(channel)
+        return len(state.subs) if state else 0
+
+    # --- connection loop -------------------------------------------------------------------
+
+    async def start(self, ready_timeout: float = CONFIRM_TIMEOUT) -> None:
+        """Start the connection loop; wait (a little) for Redis, but start without it."""
+        self._ready_event = asyncio.Event()
+        self._task = asyncio.create_task(self._run(), name="bus-listener")
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._ready_event.wait(), ready_timeout)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        await self._drop_connection()
+
+    async def _run(self) -> None:
+        backoff = 0.05
+        while True:
+            try:
+                await self._connect()
+                backoff = 0.05
+                await self._read_loop()
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                if self.ready:
+                    log.warning("event bus lost Redis (%s); reconnecting", exc)
+            except Exception:
+                log.exception("event bus listener failed; reconnecting")
+            self.ready = False
+            await self._drop_connection()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 2.0)
+
+    async def _connect(self) -> None:
+        conn = self._pool.make_connection()
+        await conn.connect()
+        # From here on attach() subscribes new channels itself; the ones known now are sent below.
+        self._conn = conn
+        names = [self._keys.live(ch) for ch in self.channels]
+        for state in self.channels.values():
+            if state.confirmed.done():
+                state.confirmed = asyncio.get_running_loop().create_future()
+        for start in range(0, len(names), _CHUNK):
+            await conn.send_command("SUBSCRIBE", *names[start:start + _CHUNK], check_health=False)
+        # Replies come in order: when this PING's reply arrives, every SUBSCRIBE above is confirmed.
+        await conn.send_command("PING", _RESYNC_MARK, check_health=False)
+
+    async def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.disconnect(nowait=True)
+
+    async def _read_loop(self) -> None:
+        conn = self._conn
+        assert conn is not None
+        loop = asyncio.get_running_loop()
+        waiting_pong = False
+        next_sweep = loop.time() + IDLE_SWEEP
+        while True:
+            reply = await conn.read_response(timeout=HEARTBEAT, push_request=True)
+            if reply is None:  # quiet: prove the connection is alive
+                if waiting_pong:
+                    raise ConnectionError("no reply to PING from Redis")
+                await conn.send_command("PING", check_health=False)
+                waiting_pong = True
+            else:
+                waiting_pong = False
+                self._handle(reply)
+            if loop.time() >= next_sweep:
+                next_sweep = loop.time() + IDLE_SWEEP
+                await self._unsubscribe_idle()
+
+    def _handle(self, reply: Any) -> None:
+        if reply == _RESYNC_MARK:  # PING reply outside subscribed mode (no channel yet)
+            self._resynced()
+            return
+        if not isinstance(reply, list) or not reply:
+            return
+        kind = reply[0]
+        if kind == b"message":
+            self._dispatch(reply[1], reply[2])
+        elif kind == b"subscribe":
+            state = self.channels.get(self._channel_of(reply[1]))
+            if state is not None and not state.confirmed.done():
+                state.confirmed.set_result(None)
+        elif kind == b"pong" and len(reply) > 1 and reply[1] == _RESYNC_MARK:
+            self._resynced()
+
+    def _resynced(self) -> None:
+        self.ready = True
+        self._ready_event.set()
+        for sub in self.subscriptions():
+            sub._resync()
+        if self._on_connect is not None:
+            self._on_connect()
+
+    def _channel_of(self, key: bytes) -> str:
+        return key.decode()[len(self._keys.live_prefix):]
+
+    def _dispatch(self, key: bytes, payload: bytes) -> None:
+        state = self.channels.get(self._channel_of(key))
+        if state is None or not state.subs:
+            return
+        try:
+            seq, type_, data = orjson.loads(payload)
+        except (ValueError, TypeError):
+            log.warning("malformed bus message on %r", key)
+            return
+        event = Event.ephemeral(type_, data) if seq is None else Event.durable(int(seq), type_, data)
+        for sub in tuple(state.subs):
+            sub._deliver(event)
+
+    async def _unsubscribe_idle(self) -> None:
+        idle = [ch for ch, state in self.channels.items() if not state.subs and state.confirmed.done()]
+        for ch in idle:  # drop them first (synchronously), so a new subscriber creates a fresh state
+            del self.channels[ch]
+        for start in range(0, len(idle), _CHUNK):
+            await self._send("UNSUBSCRIBE", *[self._keys.live(ch) for ch in idle[start:start + _CHUNK]])
+
+    async def _send(self, *args: Any) -> None:
+        conn = self._conn
+        # Never let a send reconnect this connection behind the reader's back.
+        if conn is None or not conn.is_connected:
+            return
+        try:
+            await conn.send_command(*args, check_health=False)
+        except (RedisError, OSError) as exc:
+            log.warning("event bus could not send %s (%s)", args[0], exc)

@@ -1,0 +1,208 @@
+"""The outbox relay: committed event_outbox rows → Redis, in commit order, by one leader at a time.
+
+Every process runs a relay; the one holding a PostgreSQL advisory lock is the leader, the others
+wait on that lock (a dead leader's connection drops, the lock is released, the next one takes over
+at once). One leader keeps each channel's events in commit order across processes.
+
+A pass: (1) give the oldest unassigned rows their bus `event_id` from `event_bus_seq`, in outbox id
+order (rows visible now are committed; a later commit gets a later id); (2) publish them with one
+Lua script (XADD with the explicit id `<event_id>-0`, PUBLISH, tip); (3) mark them published.
+A crash between (2) and (3) republishes on the next pass: XADD refuses an id it already holds,
+and the script then skips the PUBLISH, so a retry is idempotent. While Redis is down, (2) fails and
+rows stay in the outbox; they go out, in order, when it is back.
+
+The leader is woken by a trigger's NOTIFY (any process's commit), by `wake()` (this process's
+commit), and polls as a safety net. It also prunes published rows older than the retention.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import asyncpg
+import orjson
+from redis.exceptions import RedisError
+
+from gateway.bus_history import BusKeys
+
+log = logging.getLogger(__name__)
+
+RELAY_LOCK = 0x416C6C69676E4276   # advisory lock key of the relay leader ("AllignBv")
+NOTIFY_CHANNEL = "event_outbox"    # see migration 0005
+PRUNE_EVERY = 60.0
+
+_ASSIGN = """
+WITH numbered AS (
+    SELECT id, nextval('event_bus_seq') AS event_id FROM event_outbox
+    WHERE published_at IS NULL AND event_id IS NULL ORDER BY id LIMIT $1)
+UPDATE event_outbox o SET event_id = n.event_id FROM numbered n WHERE o.id = n.id
+RETURNING o.id, o.event_id, o.channel, o.event_type, o.data::text AS data
+"""
+_LEFTOVER = """
+SELECT id, event_id, channel, event_type, data::text AS data FROM event_outbox
+WHERE published_at IS NULL AND event_id IS NOT NULL ORDER BY event_id LIMIT $1
+"""
+_MARK = "UPDATE event_outbox SET published_at = now() WHERE id = ANY($1::bigint[])"
+_PRUNE = """
+DELETE FROM event_outbox WHERE id IN (
+    SELECT id FROM event_outbox WHERE published_at < now() - make_interval(secs => $1) LIMIT $2)
+"""
+
+# KEYS[1] tip, KEYS[i+1] stream of event i; ARGV[1] maxlen, ARGV[2] '~' or '=', ARGV[3] ttl,
+# then five values per event: id, live channel, live payload, type, data.
+_PUBLISH_LUA = """
+local top = tonumber(redis.call('GET', KEYS[1]) or '0')
+local top_raw = nil
+local published = {}
+for i = 1, #KEYS - 1 do
+  local base = 3 + (i - 1) * 5
+  local id = ARGV[base + 1]
+  local added = redis.pcall('XADD', KEYS[i + 1], 'MAXLEN', ARGV[2], ARGV[1], id .. '-0',
+                            't', ARGV[base + 4], 'd', ARGV[base + 5])
+  if type(added) == 'table' and added.err then
+    published[i] = 0
+  else
+    redis.call('EXPIRE', KEYS[i + 1], ARGV[3])
+    redis.call('PUBLISH', ARGV[base + 2], ARGV[base + 3])
+    published[i] = 1
+  end
+  if tonumber(id) > top then
+    top = tonumber(id)
+    top_raw = id
+  end
+end
+if top_raw then redis.call('SET', KEYS[1], top_raw) end
+return published
+"""
+
+
+def plain_dsn(url: str) -> str:
+    """asyncpg wants `postgresql://`; settings may name SQLAlchemy's driver."""
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+def channel_kind(channel: str) -> str:
+    return channel.partition(":")[0] or "other"
+
+
+class OutboxRelay:
+    def __init__(self, *, dsn: str, redis: Any, keys: BusKeys, metrics: Any, history_len: int,
+                 retention: float, batch: int = 500, poll_interval: float = 0.25) -> None:
+        self._dsn = plain_dsn(dsn)
+        self._redis = redis
+        self._keys = keys
+        self._metrics = metrics
+        self._history_len = max(1, history_len)
+        self.retention = retention
+        self.batch = batch
+        self.poll_interval = poll_interval
+        self._script = redis.register_script(_PUBLISH_LUA)
+        self._wakeup = asyncio.Event()
+        self._leftover = True
+        self.is_leader = False
+        self._task: asyncio.Task | None = None
+        self._redis_down = False
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="bus-relay")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+
+    async def _run(self) -> None:
+        backoff = 0.1
+        while True:
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await asyncpg.connect(self._dsn)
+                await conn.execute("SELECT pg_advisory_lock($1)", RELAY_LOCK)  # waits while another leads
+                await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
+                self.is_leader = True
+                self._leftover = True
+                backoff = 0.1
+                log.info("event relay: this process is the leader")
+                await self._lead(conn)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("event relay lost its database connection (%s); retrying", exc)
+            finally:
+                self.is_leader = False
+                if conn is not None:
+                    conn.terminate()  # releases the advisory lock at once
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 5.0)
+
+    def _on_notify(self, *_: Any) -> None:
+        self._wakeup.set()
+
+    async def _lead(self, conn: asyncpg.Connection) -> None:
+        loop = asyncio.get_running_loop()
+        next_prune = loop.time() + PRUNE_EVERY
+        while True:
+            self._wakeup.clear()
+            try:
+                while await self.relay_once(conn) >= self.batch:
+                    pass
+                if self._redis_down:
+                    log.warning("event relay: Redis is back, outbox drained")
+                    self._redis_down = False
+            except RedisError as exc:
+                if not self._redis_down:
+                    log.warning("event relay: Redis unavailable (%s); events wait in the outbox", exc)
+                    self._redis_down = True
+            if loop.time() >= next_prune:
+                next_prune = loop.time() + PRUNE_EVERY
+                await self.prune(conn)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), self.poll_interval)
+
+    async def relay_once(self, conn: asyncpg.Connection) -> int:
+        """One batch; returns how many rows it published (== batch: call again)."""
+        rows: list[asyncpg.Record] = []
+        from_leftover = self._leftover
+        if from_leftover:
+            rows = await conn.fetch(_LEFTOVER, self.batch)
+        if not rows:
+            from_leftover = False
+            rows = sorted(await conn.fetch(_ASSIGN, self.batch), key=lambda r: r["event_id"])
+        if not rows:
+            self._leftover = False
+            return 0
+        self._leftover = True  # until published and marked
+        await self._publish(rows)
+        await conn.execute(_MARK, [r["id"] for r in rows])
+        self._leftover = from_leftover and len(rows) >= self.batch
+        return len(rows)
+
+    async def _publish(self, rows: list[asyncpg.Record]) -> None:
+        keys = [self._keys.tip]
+        args: list[Any] = [self._history_len, "~" if self._history_len >= 100 else "=",
+                           max(1, int(self.retention))]
+        for r in rows:
+            event_id = str(r["event_id"])
+            keys.append(self._keys.stream(r["channel"]))
+            payload = b"[" + event_id.encode() + b"," + orjson.dumps(r["event_type"]) + b"," + r["data"].encode() + b"]"
+            args += [event_id, self._keys.live(r["channel"]), payload, r["event_type"], r["data"]]
+        flags = await self._script(keys=keys, args=args)
+        for r, flag in zip(rows, flags):
+            if flag:
+                self._metrics.events_published.labels(channel_kind(r["channel"])).inc()
+
+    async def prune(self, conn: asyncpg.Connection, older_than: float | None = None) -> int:
+        retention = self.retention if older_than is None else older_than
+        total = 0
+        while True:
+            status = await conn.execute(_PRUNE, float(retention), 10_000)
+            deleted = int(status.split()[-1])
+            total += deleted
+            if deleted < 10_000:
+                return total
