@@ -153,6 +153,11 @@ async def page(conn: AsyncConnection, session_id: uuid.UUID, *, limit: int, befo
     return rows, total or 0, has_more
 
 
+async def event_time(conn: AsyncConnection, event_id: int) -> dt.datetime | None:
+    """When the bus event `event_id` was written (None once the outbox row is pruned)."""
+    return await conn.scalar(sa.text("SELECT created_at FROM event_outbox WHERE event_id = :id"), {"id": event_id})
+
+
 async def since(conn: AsyncConnection, session_id: uuid.UUID, after: dt.datetime, limit: int) -> list[dict[str, Any]]:
     """Messages created after `after`, oldest first (a websocket resuming beyond the bus history)."""
     rows = await conn.execute(sa.select(M).where(M.c.session_id == session_id, M.c.created_at > after)
