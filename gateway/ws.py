@@ -105,12 +105,19 @@ def parse(msg: Any, known_types: frozenset[str]) -> ClientFrame:
 
 async def close(ws: web.WebSocketResponse, code: int, reason: str, *,
                 abort: web.Request | None = None) -> None:
-    """Close with `code` and `reason`. `abort=request`: the client may not be reading at all, so do
-    not wait for buffered data to drain, and drop its TCP connection once the close handshake is over
-    or timed out."""
+    """Close with `code` and `reason`. `abort=request`: the client may not be reading at all, so
+    do not wait for it; give the buffered frames (the close frame last) CLOSE_TIMEOUT to reach it,
+    then drop the TCP connection."""
     if not ws.closed:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(ws.close(code=code, message=reason.encode()[:120], drain=abort is None),
                                    timeout=CLOSE_TIMEOUT + 1)
-    if abort is not None and abort.transport is not None:
-        abort.transport.abort()
+    transport = abort.transport if abort is not None else None
+    if transport is not None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CLOSE_TIMEOUT
+        while not transport.is_closing() or transport.get_write_buffer_size():
+            if loop.time() > deadline:
+                break
+            await asyncio.sleep(0.05)
+        transport.abort()
