@@ -59,7 +59,9 @@ _CAPITALISED_WORD = re.compile(r"\s+(?=[A-Z][a-z])")
 _JOINERS = (" of", " and", " with", " to", " in", " for")
 _USE_PREFIX = re.compile(r"^treatment of\s+", re.IGNORECASE)
 _STARTS_WITH_PHRASE = re.compile(r"^(treatment|prevention)\b", re.IGNORECASE)
-_PRICE = re.compile(r"^(?:₹|rs\.?|inr)?\s*(\d{1,3}(?:,\d{2,3})*|\d+)(?:\.(\d{1,2}))?$", re.IGNORECASE)
+# "₹240", "₹1,240" (Western groups) or "₹1,00,000" (Indian groups: the last group has 3 digits).
+_PRICE = re.compile(r"^(?:₹|rs\.?|inr)?\s*(\d+|\d{1,3}(?:,\d{3})+|\d{1,2}(?:,\d{2})*,\d{3})(?:\.(\d{1,2}))?$",
+                    re.IGNORECASE)
 _PARAMETERS = re.compile(r"^(\d+)\s*parameters?(?:\(s\))?(?:\s+covered)?$", re.IGNORECASE)
 _NAMESPACE = uuid.UUID("6b1f3c1e-3a57-4c0e-9d0e-5e1f8a6c2b10")
 
@@ -89,10 +91,6 @@ class MedicineRow:
     review_average_pct: int | None = None
     review_poor_pct: int | None = None
     provider: str = MEDICINE_PROVIDER
-
-    @property
-    def salts_text(self) -> str:
-        return normalize(self.generic_name or "")
 
     @property
     def natural_key(self) -> tuple[str, str, str]:
@@ -325,6 +323,12 @@ def build_medicine(name: str, composition: str = "", **fields: Any) -> MedicineR
     )
 
 
+def medicine_key_of_record(record: Mapping[str, str | None]) -> tuple[str, str, str]:
+    """The natural key `medicine_from_record` would give, computed cheaply (no list parsing)."""
+    return (MEDICINE_PROVIDER, normalize(_name(record.get("medicine name"))),
+            composition_key(record.get("composition") or ""))
+
+
 def medicine_from_record(record: Mapping[str, str | None]) -> MedicineRow:
     """One row of the 1mg CSV (header names lower-cased) → MedicineRow, or RowError."""
     side_effects = split_side_effects(record.get("side_effects") or "")
@@ -363,6 +367,10 @@ def build_lab_test(title: str, *, code: str | None = None, parameters_count: int
         code=clean_text(code).upper() or None, parameters_count=parameters_count,
         price_paise=price_paise, original_price_paise=original_price_paise, provider=provider,
     )
+
+
+def lab_test_key_of_record(record: Mapping[str, str | None]) -> tuple[str, str]:
+    return (LAB_TEST_PROVIDER, normalize(_name(record.get("title"))))
 
 
 def lab_test_from_record(record: Mapping[str, str | None]) -> LabTestRow:

@@ -1,7 +1,9 @@
 """All tables, one module per domain. Import tables from here."""
 from storage.tables.base import metadata
 from storage.tables.accounts import admins, otp_codes, refresh_tokens, users
-from storage.tables.catalogs import lab_test_aliases, lab_tests, medicine_salts, medicines
+from storage.tables.catalogs import (
+    lab_test_aliases, lab_tests, medicine_names, medicine_salt_names, medicine_salts, medicines,
+)
 from storage.tables.doctors import doctors, favourites, health_categories, reviews
 from storage.tables.events import event_outbox, notifications
 from storage.tables.files import (
@@ -15,6 +17,6 @@ __all__ = [
     "health_categories", "reviews",
     "event_outbox", "notifications", "connect_sessions", "followups", "wallet_transactions", "wallets",
     "messages", "call_sessions", "device_tokens",
-    "medicines", "medicine_salts", "lab_tests", "lab_test_aliases",
+    "medicines", "medicine_names", "medicine_salts", "medicine_salt_names", "lab_tests", "lab_test_aliases",
     "attachments", "session_reports", "recordings", "prescriptions", "lab_test_recommendations",
 ]

@@ -19,7 +19,6 @@ medicines = sa.Table(
     sa.Column("composition_key", sa.Text, nullable=False),
     sa.Column("generic_name", sa.Text),
     sa.Column("salts", ARRAY(sa.Text), nullable=False, server_default="{}"),
-    sa.Column("salts_text", sa.Text, nullable=False, server_default=""),
     sa.Column("form", sa.Text, nullable=False),
     sa.Column("manufacturer", sa.Text),
     sa.Column("product_introduction", sa.Text),
@@ -36,11 +35,24 @@ medicines = sa.Table(
     sa.UniqueConstraint("provider", "name_normalized", "composition_key", name="uq_medicines_natural_key"),
 )
 
+# Narrow search projections of medicines (see migration 0004 for why they exist).
+medicine_names = sa.Table(
+    "medicine_names", metadata,
+    sa.Column("id", UUID(as_uuid=True), sa.ForeignKey("medicines.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("name_normalized", sa.Text, nullable=False),
+)
+
 medicine_salts = sa.Table(
     "medicine_salts", metadata,
     sa.Column("medicine_id", UUID(as_uuid=True), sa.ForeignKey("medicines.id", ondelete="CASCADE"),
               primary_key=True),
     sa.Column("position", sa.SmallInteger, primary_key=True),
+    sa.Column("salt_normalized", sa.Text, nullable=False),
+    sa.Column("name_normalized", sa.Text, nullable=False),
+)
+
+medicine_salt_names = sa.Table(
+    "medicine_salt_names", metadata,
     sa.Column("salt_normalized", sa.Text, nullable=False),
 )
 

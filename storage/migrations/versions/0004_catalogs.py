@@ -1,9 +1,9 @@
 """Medicines and lab-test catalogs with prefix and trigram indexes.
 
-Search runs in three phases (storage/catalogs.py): prefix through B-tree text_pattern_ops indexes,
-contains through trigram GIN indexes, fuzzy through the same GIN indexes (pg_trgm word similarity).
-Salts and lab-test aliases live one per row in side tables so that each can be prefix-searched by a
-B-tree (an array column cannot be).
+Search runs in three phases (storage/catalogs.py): prefix through B-tree text_pattern_ops
+indexes, contains through trigram GIN indexes, fuzzy through the same GIN indexes (pg_trgm word
+similarity). Salts and lab-test aliases live one per row in side tables, so that each can be
+prefix-searched by a B-tree (an array column cannot be).
 
 Revision ID: 0004_catalogs
 Revises: 0003_doctors
@@ -31,7 +31,6 @@ def upgrade() -> None:
         composition_key text NOT NULL,
         generic_name text,
         salts text[] NOT NULL DEFAULT '{}',
-        salts_text text NOT NULL DEFAULT '',
         form text NOT NULL,
         manufacturer text,
         product_introduction text,
@@ -51,17 +50,38 @@ def upgrade() -> None:
             AND (review_average_pct IS NULL OR review_average_pct BETWEEN 0 AND 100)
             AND (review_poor_pct IS NULL OR review_poor_pct BETWEEN 0 AND 100))
     )""")
-    op.execute("CREATE INDEX ix_medicines_name_prefix ON medicines (name_normalized text_pattern_ops)")
-    op.execute("CREATE INDEX ix_medicines_name_trgm ON medicines USING gin (name_normalized gin_trgm_ops)")
-    op.execute("CREATE INDEX ix_medicines_salts_trgm ON medicines USING gin (salts_text gin_trgm_ops)")
+
+    # Search runs on narrow projections of the catalog, not on the wide medicines heap: ranking a few
+    # thousand trigram candidates read from 650-byte rows costs 5-150 ms at 250k medicines, from
+    # 70-byte rows well under 1 ms (bench/README.md). name_normalized is part of the natural key, so
+    # a medicine id's copies below never go stale.
+    op.execute("""
+    CREATE TABLE medicine_names (
+        id uuid PRIMARY KEY REFERENCES medicines(id) ON DELETE CASCADE,
+        name_normalized text NOT NULL
+    )""")
+    op.execute("CREATE INDEX ix_medicine_names_prefix ON medicine_names "
+               "(name_normalized text_pattern_ops) INCLUDE (id)")
+    op.execute("CREATE INDEX ix_medicine_names_trgm ON medicine_names USING gin (name_normalized gin_trgm_ops)")
+    # One row per salt of a medicine, indexed in ranking order per salt: "the first 10 medicines
+    # containing paracetamol" is an index-only range read, however many there are.
     op.execute("""
     CREATE TABLE medicine_salts (
         medicine_id uuid NOT NULL REFERENCES medicines(id) ON DELETE CASCADE,
         position smallint NOT NULL,
         salt_normalized text NOT NULL,
+        name_normalized text NOT NULL,
         PRIMARY KEY (medicine_id, position)
     )""")
-    op.execute("CREATE INDEX ix_medicine_salts_prefix ON medicine_salts (salt_normalized text_pattern_ops)")
+    op.execute("CREATE INDEX ix_medicine_salts_ranked ON medicine_salts "
+               "(salt_normalized, (length(name_normalized)), name_normalized, medicine_id)")
+    # The distinct salts (about a thousand in the whole 1mg catalog): salt prefix, contains and fuzzy
+    # matching happen here, then reach the medicines through ix_medicine_salts_ranked.
+    op.execute("CREATE TABLE medicine_salt_names (salt_normalized text NOT NULL)")
+    op.execute("CREATE UNIQUE INDEX ix_medicine_salt_names_prefix ON medicine_salt_names "
+               "(salt_normalized text_pattern_ops)")
+    op.execute("CREATE INDEX ix_medicine_salt_names_trgm ON medicine_salt_names "
+               "USING gin (salt_normalized gin_trgm_ops)")
 
     # The Lal PathLabs data has no codes: `code` stays NULL unless a source provides one.
     op.execute("""
@@ -98,5 +118,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("lab_test_aliases", "lab_tests", "medicine_salts", "medicines"):
+    for table in ("lab_test_aliases", "lab_tests", "medicine_salt_names", "medicine_salts", "medicine_names",
+                  "medicines"):
         op.execute(f"DROP TABLE IF EXISTS {table}")

@@ -1,0 +1,205 @@
+"""Catalog reads: three-phase typeahead search and details (writes are in storage.catalog_import).
+
+Search phases; each only fills what the previous left of `limit`, excluding ids already found:
+  1. prefix   — B-tree text_pattern_ops range scans: the name, then any salt (lab tests: name,
+                code or alias)
+  2. contains — trigram GIN, `LIKE '%q%'`: the name, then the salts (through the salt dictionary)
+  3. fuzzy    — trigram GIN, pg_trgm word similarity `q <% column`: the name, then the salts
+Within a step the order is deterministic: shorter name first, then name, then id (fuzzy: best
+similarity first). Name matches come before salt matches within a phase.
+
+This is the hottest read path of the API (typeahead on every keystroke), so it runs its SQL on the
+pooled asyncpg connection directly: one round trip per step, no ORM layer. See bench/README.md for
+the plans and figures at 250,000 medicines.
+"""
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+# Typos such as "amoxyclv" (0.78 against "amoxyclav 625 tablet") or "augmntin" (0.58) pass; the
+# pg_trgm default of 0.6 would drop the latter.
+FUZZY_THRESHOLD = 0.5
+# A step that ranks rows it must read from the heap (trigram matches are rechecked there) looks at
+# no more than this many candidates, so a substring in half the catalog ("tab") stays cheap; below
+# this many matches (every realistic query) the ranking is exact.
+MAX_CANDIDATES = 500
+
+
+@dataclass(frozen=True)
+class Step:
+    sql: str                      # with $n placeholders
+    params: tuple[str, ...]       # the names bound to $1, $2, ...
+    min_query: int                # shorter queries skip the step (no trigram to search with)
+    fuzzy: bool                   # runs with the word-similarity threshold set
+
+
+def _step(sql: str, *, min_query: int = 2, fuzzy: bool = False) -> Step:
+    names: list[str] = []
+
+    def number(match: re.Match) -> str:
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
+
+    return Step(re.sub(r"(?<!:):([a-z_]+)", number, sql), tuple(names), min_query, fuzzy)
+
+
+_RANK = "length(h.name_normalized), h.name_normalized, h.id"
+_MEDICINE_OUT = "SELECT m.id, m.name, m.form, m.provider FROM"
+
+
+def _names(where: str, *, score: str = "0") -> str:
+    """Medicines whose name passes `where` (on medicine_names), the best `limit` of at most
+    MAX_CANDIDATES candidates; only the winners are read from the wide medicines table."""
+    return f"""{_MEDICINE_OUT} (
+        SELECT id, name_normalized, score FROM (
+            SELECT id, name_normalized, {score} AS score FROM medicine_names
+            WHERE {where} AND id <> ALL(:found) LIMIT :candidates) c
+        ORDER BY score DESC, length(name_normalized), name_normalized, id LIMIT :limit) h
+    JOIN medicines m ON m.id = h.id ORDER BY h.score DESC, {_RANK}"""
+
+
+def _salts(matching_salts: str) -> str:
+    """Medicines having one of `matching_salts` (salt_normalized, score rows from the salt
+    dictionary): the best `limit` per salt straight from the ranked index, then the best overall.
+    Exact: a medicine in the overall top `limit` is in the top `limit` of its best salt."""
+    return f"""{_MEDICINE_OUT} (
+        SELECT x.id, x.name_normalized, max(d.score) AS score FROM ({matching_salts}) d
+        CROSS JOIN LATERAL (
+            SELECT s.medicine_id AS id, s.name_normalized FROM medicine_salts s
+            WHERE s.salt_normalized = d.salt_normalized AND s.medicine_id <> ALL(:found)
+            ORDER BY length(s.name_normalized), s.name_normalized, s.medicine_id LIMIT :limit) x
+        GROUP BY x.id, x.name_normalized
+        ORDER BY max(d.score) DESC, length(x.name_normalized), x.name_normalized, x.id LIMIT :limit) h
+    JOIN medicines m ON m.id = h.id ORDER BY h.score DESC, {_RANK}"""
+
+
+MEDICINE_STEPS: tuple[Step, ...] = (
+    # 1a. name prefix: the whole range is read index-only (name_normalized INCLUDE id) and ranked,
+    #     no candidate cap needed
+    _step(f"""{_MEDICINE_OUT} (
+        SELECT id, name_normalized FROM medicine_names
+        WHERE name_normalized ~>=~ :lo AND name_normalized ~<~ :hi AND id <> ALL(:found)
+        ORDER BY length(name_normalized), name_normalized, id LIMIT :limit) h
+    JOIN medicines m ON m.id = h.id ORDER BY {_RANK}"""),
+    # 1b. salt prefix (covers the generic name, which starts with its first salt)
+    _step(_salts("SELECT salt_normalized, 0 AS score FROM medicine_salt_names "
+                 "WHERE salt_normalized ~>=~ :lo AND salt_normalized ~<~ :hi")),
+    # 2a. name contains (trigram GIN)
+    _step(_names("name_normalized LIKE :contains"), min_query=3),
+    # 2b. salt contains
+    _step(_salts("SELECT salt_normalized, 0 AS score FROM medicine_salt_names "
+                 "WHERE salt_normalized LIKE :contains"), min_query=3),
+    # 3a. fuzzy name (trigram GIN, word similarity), best similarity first
+    _step(_names(":q <% name_normalized", score="word_similarity(:q, name_normalized)"),
+          min_query=3, fuzzy=True),
+    # 3b. fuzzy salt
+    _step(_salts("SELECT salt_normalized, word_similarity(:q, salt_normalized) AS score "
+                 "FROM medicine_salt_names WHERE :q <% salt_normalized"), min_query=3, fuzzy=True),
+)
+
+_LAB_TEST_OUT = "SELECT h.id, h.name, h.code, h.provider FROM lab_tests h"
+
+# About two thousand rows: plain indexed queries are fast enough, no covering tricks needed.
+LAB_TEST_STEPS: tuple[Step, ...] = (
+    _step(f"""{_LAB_TEST_OUT} WHERE h.id IN (
+        SELECT id FROM lab_tests WHERE name_normalized ~>=~ :lo AND name_normalized ~<~ :hi
+        UNION ALL
+        SELECT id FROM lab_tests WHERE lower(code) ~>=~ :lo AND lower(code) ~<~ :hi
+        UNION ALL
+        SELECT lab_test_id FROM lab_test_aliases WHERE alias_normalized ~>=~ :lo AND alias_normalized ~<~ :hi)
+      AND h.id <> ALL(:found)
+    ORDER BY {_RANK} LIMIT :limit"""),
+    _step(f"""{_LAB_TEST_OUT} WHERE h.name_normalized LIKE :contains AND h.id <> ALL(:found)
+    ORDER BY {_RANK} LIMIT :limit"""),
+    _step(f"""{_LAB_TEST_OUT} WHERE :q <% h.name_normalized AND h.id <> ALL(:found)
+    ORDER BY word_similarity(:q, h.name_normalized) DESC, {_RANK} LIMIT :limit""", min_query=3, fuzzy=True),
+)
+
+# Transaction-local (a pooled connection never keeps them). JIT off: compiling costs more than
+# these millisecond queries take.
+_FUZZY_SETTINGS = ("SELECT set_config('pg_trgm.word_similarity_threshold', $1, true), "
+                   "set_config('jit', 'off', true)")
+
+
+def search_params(q: str) -> dict[str, Any]:
+    """`q` normalized; `contains` a LIKE pattern with q escaped ("%%" matches a literal "%%", not
+    everything); `lo`/`hi` the range of strings starting with q, so that the prefix steps are plain
+    B-tree range scans even under a generic prepared plan (`LIKE $1 || '%'` is not)."""
+    normalized = " ".join(q.split()).lower()
+    escaped = normalized.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return {"q": normalized, "contains": f"%{escaped}%", "lo": normalized,
+            "hi": _prefix_upper_bound(normalized), "candidates": MAX_CANDIDATES}
+
+
+def _prefix_upper_bound(prefix: str) -> str:
+    """The least string above every string starting with `prefix` (text_pattern_ops compares
+    bytes, and UTF-8 byte order is code point order)."""
+    head, last = prefix[:-1], ord(prefix[-1])
+    if last >= 0x10FFFF:
+        return _prefix_upper_bound(head) if head else prefix + "\U0010ffff"
+    following = last + 1 if not 0xD800 <= last + 1 < 0xE000 else 0xE000
+    return head + chr(following)
+
+
+async def _run_steps(conn: AsyncConnection, steps: Sequence[Step], q: str, limit: int) -> list[dict[str, Any]]:
+    driver = (await conn.get_raw_connection()).driver_connection
+    params = search_params(q) | {"found": []}
+    usable = [step for step in steps if len(params["q"]) >= step.min_query]
+    results: list[dict[str, Any]] = []
+    await _fill(driver, [s for s in usable if not s.fuzzy], params, results, limit)
+    fuzzy = [s for s in usable if s.fuzzy]
+    if fuzzy and len(results) < limit:
+        async with driver.transaction():
+            await driver.execute(_FUZZY_SETTINGS, str(FUZZY_THRESHOLD))
+            await _fill(driver, fuzzy, params, results, limit)
+    return results
+
+
+async def _fill(driver: Any, steps: Sequence[Step], params: dict[str, Any],
+                results: list[dict[str, Any]], limit: int) -> None:
+    for step in steps:
+        if len(results) >= limit:
+            return
+        params["limit"] = limit - len(results)
+        for row in await driver.fetch(step.sql, *(params[name] for name in step.params)):
+            results.append(dict(row))
+            params["found"].append(row["id"])
+
+
+async def search_medicines(conn: AsyncConnection, q: str, limit: int) -> list[dict[str, Any]]:
+    """[{id, name, form, provider}], best first. `conn` from engine.connect() (no transaction)."""
+    return await _run_steps(conn, MEDICINE_STEPS, q, limit)
+
+
+async def search_lab_tests(conn: AsyncConnection, q: str, limit: int) -> list[dict[str, Any]]:
+    """[{id, name, code, provider}], best first."""
+    return await _run_steps(conn, LAB_TEST_STEPS, q, limit)
+
+
+_MEDICINE_DETAIL = sa.text("""
+    SELECT id, name, form, provider, generic_name, salts, composition, manufacturer,
+           product_introduction, uses, side_effects, how_it_works, safety_advice, source_url,
+           review_excellent_pct, review_average_pct, review_poor_pct, created_at, updated_at
+    FROM medicines WHERE id = :id""")
+
+_LAB_TEST_DETAIL = sa.text("""
+    SELECT id, name, code, provider, aliases, parameters_count, price_paise, original_price_paise,
+           created_at, updated_at
+    FROM lab_tests WHERE id = :id""")
+
+
+async def medicine_detail(conn: AsyncConnection, medicine_id: uuid.UUID) -> dict[str, Any] | None:
+    row = (await conn.execute(_MEDICINE_DETAIL, {"id": medicine_id})).mappings().first()
+    return dict(row) if row else None
+
+
+async def lab_test_detail(conn: AsyncConnection, test_id: uuid.UUID) -> dict[str, Any] | None:
+    row = (await conn.execute(_LAB_TEST_DETAIL, {"id": test_id})).mappings().first()
+    return dict(row) if row else None

@@ -1,0 +1,1 @@
+"""Small generated demo data for local mode (`make run`); not the shared source datasets."""
