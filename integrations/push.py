@@ -99,74 +99,92 @@ class PushWorker:
 
     async def _process_batch(self) -> int:
         rows = await self._claim()
-        if rows:
-            await asyncio.gather(*(self._deliver_safely(row) for row in rows))
+        if not rows:
+            return 0
+        async with self.app[keys.DB].connect() as conn:
+            tokens = await devices.active_tokens_for(conn, {(r["recipient_role"], r["recipient_id"]) for r in rows})
+        if self.sender is None:
+            outcomes = [self._logged(row, tokens.get((row["recipient_role"], row["recipient_id"]), []))
+                        for row in rows]
+            dead: list[fcm.TokenResult] = []
+        else:
+            sent = await asyncio.gather(*(
+                self._send_safely(row, tokens.get((row["recipient_role"], row["recipient_id"]), []))
+                for row in rows))
+            outcomes = [values for values, _ in sent]
+            dead = [result for _, results in sent for result in results if result.outcome == fcm.UNREGISTERED]
+        await self._write(outcomes, dead)
         return len(rows)
 
-    async def _deliver_safely(self, row: dict[str, Any]) -> None:
+    # --- outcomes: computed per row, written per batch ------------------------------------------
+
+    def _logged(self, row: dict[str, Any], tokens: list[str]) -> dict[str, Any]:
+        log.info("push (local mode, not sent) type=%s recipient=%s:%s devices=%d",
+                 row["event_type"], row["recipient_role"], row["recipient_id"], len(tokens))
+        return self._final(row, "LOGGED", devices=len(tokens))
+
+    async def _send_safely(self, row: dict[str, Any], tokens: list[str]
+                           ) -> tuple[dict[str, Any], list[fcm.TokenResult]]:
+        if not tokens:
+            return self._final(row, "NO_DEVICES"), []
         try:
-            await self._deliver(row)
+            results = await self.sender.send(tokens, title=row["title"], body=row["body"],
+                                             data=fcm_data(row["event_type"], row["data"], row["id"]))
         except Exception as exc:
             log.exception("push %s failed unexpectedly", row["id"])
-            await self._reschedule_or_fail(row, f"worker: {type(exc).__name__}")
+            return self._retry_or_fail(row, f"worker: {type(exc).__name__}"), []
+        return self._judge(row, results), results
 
-    async def _deliver(self, row: dict[str, Any]) -> None:
-        role, recipient = row["recipient_role"], row["recipient_id"]
-        async with self.app[keys.DB].connect() as conn:
-            tokens = await devices.active_tokens(conn, role, recipient)
-        if self.sender is None:
-            log.info("push (local mode, not sent) type=%s recipient=%s:%s devices=%d",
-                     row["event_type"], role, recipient, len(tokens))
-            await self._finish(row, "LOGGED", devices=len(tokens))
-            return
-        if not tokens:
-            await self._finish(row, "NO_DEVICES")
-            return
-        results = await self.sender.send(tokens, title=row["title"], body=row["body"],
-                                         data=fcm_data(row["event_type"], row["data"], row["id"]))
-        await self._record(row, results)
-
-    async def _record(self, row: dict[str, Any], results: list[fcm.TokenResult]) -> None:
-        by_outcome: dict[str, list[fcm.TokenResult]] = {}
-        for result in results:
-            by_outcome.setdefault(result.outcome, []).append(result)
-        gone = by_outcome.get(fcm.UNREGISTERED, [])
-        if gone:
-            async with self.app[keys.DB].begin() as conn:
-                await devices.deactivate_rejected(conn, [r.token for r in gone], gone[0].error or "unregistered",
-                                                  self._now())
-        sent = len(by_outcome.get(fcm.SENT, []))
+    def _judge(self, row: dict[str, Any], results: list[fcm.TokenResult]) -> dict[str, Any]:
+        outcomes = {r.outcome for r in results}
+        sent = sum(1 for r in results if r.outcome == fcm.SENT)
         errors = [r.error for r in results if r.outcome != fcm.SENT and r.error]
         last_error = errors[0] if errors else None
         if sent:
-            await self._finish(row, "SENT", devices=sent, last_error=last_error)
-        elif by_outcome.get(fcm.RETRY):
-            await self._reschedule_or_fail(row, last_error or "retryable error")
-        elif by_outcome.get(fcm.FAILED):
-            await self._finish(row, "FAILED", last_error=last_error)
-        else:  # every token turned out to be unregistered
-            await self._finish(row, "NO_DEVICES", last_error=last_error)
+            return self._final(row, "SENT", devices=sent, last_error=last_error)
+        if fcm.RETRY in outcomes:
+            return self._retry_or_fail(row, last_error or "retryable error")
+        if fcm.FAILED in outcomes:
+            return self._final(row, "FAILED", last_error=last_error)
+        return self._final(row, "NO_DEVICES", last_error=last_error)  # every token was unregistered
 
-    async def _reschedule_or_fail(self, row: dict[str, Any], error: str) -> None:
+    def _retry_or_fail(self, row: dict[str, Any], error: str) -> dict[str, Any]:
         if row["attempts"] >= self.max_attempts:
-            await self._finish(row, "FAILED", last_error=error)
-            return
+            return self._final(row, "FAILED", last_error=error)
         retry_at = self._now() + dt.timedelta(
             seconds=backoff_seconds(row["attempts"], self.base_delay, self.max_delay))
-        await self._update(row, status="PENDING", next_attempt_at=retry_at, last_error=error[:500])
+        return self._values(row, "PENDING", devices=0, last_error=error[:500], sent_at=None, next_at=retry_at)
 
-    async def _finish(self, row: dict[str, Any], status: str, *, devices: int = 0,
-                      last_error: str | None = None) -> None:
-        values: dict[str, Any] = {"status": status, "devices": devices, "last_error": last_error}
-        if status in ("SENT", "LOGGED"):
-            values["sent_at"] = self._now()
-        await self._update(row, **values)
+    def _final(self, row: dict[str, Any], status: str, *, devices: int = 0,
+               last_error: str | None = None) -> dict[str, Any]:
+        now = self._now()
+        return self._values(row, status, devices=devices, last_error=last_error,
+                            sent_at=now if status in ("SENT", "LOGGED") else None, next_at=now)
 
-    async def _update(self, row: dict[str, Any], **values: Any) -> None:
-        # Only while our lease holds: a row re-claimed after an expired lease belongs to that claim.
+    @staticmethod
+    def _values(row: dict[str, Any], status: str, *, devices: int, last_error: str | None,
+                sent_at: dt.datetime | None, next_at: dt.datetime) -> dict[str, Any]:
+        return {"row_id": row["id"], "row_attempts": row["attempts"], "new_status": status,
+                "new_devices": devices, "new_error": last_error, "new_sent_at": sent_at, "new_next_at": next_at}
+
+    async def _write(self, outcomes: list[dict[str, Any]], dead: list[fcm.TokenResult]) -> None:
+        """One transaction per batch: the rows' outcomes, and the tokens FCM no longer knows."""
         async with self.app[keys.DB].begin() as conn:
-            await conn.execute(sa.update(N).where(N.c.id == row["id"], N.c.status == "PENDING",
-                                                  N.c.attempts == row["attempts"]).values(**values))
+            if dead:
+                await devices.deactivate_rejected(conn, sorted({r.token for r in dead}),
+                                                  dead[0].error or "unregistered", self._now())
+            if outcomes:
+                await conn.execute(_FINISH, outcomes)
+
+
+# Only while our lease holds: a row re-claimed after an expired lease belongs to that claim.
+_FINISH = (
+    sa.update(N)
+    .where(N.c.id == sa.bindparam("row_id"), N.c.status == "PENDING", N.c.attempts == sa.bindparam("row_attempts"))
+    .values(status=sa.bindparam("new_status"), devices=sa.bindparam("new_devices"),
+            last_error=sa.bindparam("new_error"), sent_at=sa.bindparam("new_sent_at"),
+            next_attempt_at=sa.bindparam("new_next_at"))
+)
 
 
 async def push_ctx(app: web.Application) -> AsyncIterator[None]:

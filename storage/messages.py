@@ -36,47 +36,64 @@ async def _find(conn: AsyncConnection, session_id: uuid.UUID, sender_id: uuid.UU
     return dict(row) if row else None
 
 
-async def participant_name(conn: AsyncConnection, role: str, subject_id: uuid.UUID) -> str | None:
+def _name_of(role: str, subject_id: uuid.UUID):
     table = users if role == "client" else doctors
-    return await conn.scalar(sa.select(table.c.full_name).where(table.c.id == subject_id))
+    return sa.select(table.c.full_name).where(table.c.id == subject_id).scalar_subquery()
+
+
+async def participant_name(conn: AsyncConnection, role: str, subject_id: uuid.UUID) -> str | None:
+    return await conn.scalar(sa.select(_name_of(role, subject_id)))
+
+
+async def _original(conn: AsyncConnection, session_id: uuid.UUID, sender_id: uuid.UUID,
+                    body: dict[str, Any], content: str) -> dict[str, Any] | None:
+    """The message stored earlier under this client_message_id (409 if it says something else)."""
+    existing = await _find(conn, session_id, sender_id, body["client_message_id"])
+    if existing:
+        rules.check_idempotent_retry(existing, body["content_type"], content)
+    return existing
 
 
 async def post(conn: AsyncConnection, session: dict[str, Any], *, role: str, sender_id: uuid.UUID,
                body: dict[str, Any], now: dt.datetime) -> tuple[dict[str, Any], bool]:
     """Store a message once per (sender, client_message_id): (row, created).
 
-    A retry returns the original even after the session ended; a new message needs ONGOING.
-    `session` must have been read with a row lock in this transaction.
+    A retry returns the original even after the session ended (or its attachment was deleted);
+    a new message needs ONGOING. `session` must have been read with a row lock in this transaction.
+    Hot path (a new text message): one INSERT, plus the event and the push.
     """
-    content_type, content = body["content_type"], body["content"]
-    existing = await _find(conn, session["id"], sender_id, body["client_message_id"])
-    if existing:
-        rules.check_idempotent_retry(existing, content_type, content)
-        return existing, False
-    rules.check_can_send(session["status"])
-    attachment_id = rules.attachment_ref(content_type, content)
+    content_type = body["content_type"]
+    attachment_id = rules.attachment_ref(content_type, body["content"])
+    content = body["content"] if attachment_id is None else str(attachment_id)  # one spelling for retries
+    if session["status"] != "ONGOING":
+        if existing := await _original(conn, session["id"], sender_id, body, content):
+            return existing, False
+        rules.check_can_send(session["status"])
     if attachment_id is not None:
-        rules.check_attachment(content_type, await files.get_attachment(conn, attachment_id), session["id"])
-        content = str(attachment_id)  # one spelling, so retries compare equal
+        try:
+            rules.check_attachment(content_type, await files.get_attachment(conn, attachment_id), session["id"])
+        except ValidationFailed:
+            if existing := await _original(conn, session["id"], sender_id, body, content):
+                return existing, False
+            raise
     row = (await conn.execute(
         pg_insert(M).values(session_id=session["id"], sender_id=sender_id, sender_role=rules.party(role),
                             client_message_id=body["client_message_id"], content_type=content_type,
                             content=content, created_at=now)
         .on_conflict_do_nothing(index_elements=[M.c.session_id, M.c.sender_id, M.c.client_message_id])
-        .returning(M)
+        .returning(M, _name_of(role, sender_id).label("sender_name"))
     )).mappings().first()
-    if row is None:  # a concurrent duplicate committed between our read and our insert
-        existing = await _find(conn, session["id"], sender_id, body["client_message_id"])
+    if row is None:  # a retry (or a concurrent duplicate that committed first)
+        existing = await _original(conn, session["id"], sender_id, body, content)
         assert existing is not None
-        rules.check_idempotent_retry(existing, content_type, content)
         return existing, False
     row = dict(row)
+    sender_name = row.pop("sender_name")
     await events.publish_after_commit(conn, events.session_channel(session["id"]), "message.new",
                                       _json(message_out(row)))
     other_role, other_id = rules.other_party(session, role)
     payload = push_payloads.message_new(session["id"], row["id"], sender_role=rules.party(role),
-                                        sender_name=await participant_name(conn, role, sender_id),
-                                        content_type=content_type)
+                                        sender_name=sender_name, content_type=content_type)
     await events.push_after_commit(conn, recipient_role=other_role, recipient_id=other_id,
                                    **payload.outbox_fields())
     return row, True
