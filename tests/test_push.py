@@ -184,3 +184,29 @@ async def test_two_workers_send_each_row_once(fake_fcm, make_client, db, auth, f
     assert statuses == ["SENT"] * 60
     assert len(fake_fcm.received) == 60
     assert len({m["data"]["notification_id"] for m in fake_fcm.received}) == 60
+
+
+def test_fcm_data_is_flat_strings_with_type_and_id():
+    nid = uuid.uuid4()
+    data = push_payloads.fcm_data("review.reply", {
+        "review_id": uuid.uuid4(), "rating": 4.5, "count": 3, "urgent": True, "missing": None,
+        "tags": ["a", "b"], "type": "spoofed"}, nid)
+    assert all(isinstance(v, str) for v in data.values())
+    assert data["type"] == "review.reply" and data["notification_id"] == str(nid)
+    assert data["rating"] == "4.5" and data["count"] == "3" and data["urgent"] == "true"
+    assert data["tags"] == '["a","b"]' and "missing" not in data
+
+
+def test_payloads_route_the_tap_and_keep_health_details_out():
+    session_id, message_id = uuid.uuid4(), uuid.uuid4()
+    push = push_payloads.message_new(session_id, message_id, sender_role="doctor", sender_name=None,
+                                     content_type="image")
+    assert (push.title, push.body) == ("Your doctor", "Your doctor sent you a photo")
+    assert push.data == {"type": "message.new", "session_id": str(session_id), "message_id": str(message_id),
+                         "sender_role": "doctor", "content_type": "image"}
+    video = push_payloads.video_permission(session_id, state="ALLOWED_BY_DOCTOR", consent_round=2,
+                                           actor_role="doctor", doctor_name="Dr. Asha")
+    assert video.body == "Dr. Asha invited you to turn on your video"
+    assert video.data["consent_round"] == "2" and video.data["patient_video_enabled"] == "false"
+    ended = push_payloads.session_ended(session_id, recipient_role="client", minutes=3, charged_paise=1500)
+    assert ended.body == "Duration 3 min, charged ₹15.00" and ended.data["status"] == "ENDED"
