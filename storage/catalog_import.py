@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import dataclasses
 import sys
 import time
 from dataclasses import dataclass, field
@@ -131,8 +130,7 @@ async def upsert_medicines(conn: AsyncConnection, rows: Iterable[MedicineRow]) -
     """Insert or update by natural key, with the salt side tables; ids derive from the key."""
     records, salts = [], []
     for row in _last_per_key(rows):
-        record = dataclasses.asdict(row)
-        records.append(record)
+        records.append(vars(row))  # shallow: orjson serialises the lists and UUIDs as they are
         salts.append({"provider": row.provider, "name_normalized": row.name_normalized,
                       "composition_key": row.composition_key, "salts": [s.lower() for s in row.salts]})
     return await _upsert(conn, _UPSERT_MEDICINES, _MEDICINE_SEARCH_ROWS, records, salts)
@@ -141,7 +139,7 @@ async def upsert_medicines(conn: AsyncConnection, rows: Iterable[MedicineRow]) -
 async def upsert_lab_tests(conn: AsyncConnection, rows: Iterable[LabTestRow]) -> UpsertCounts:
     records, aliases = [], []
     for row in _last_per_key(rows):
-        records.append(dataclasses.asdict(row))
+        records.append(vars(row))
         aliases.append({"provider": row.provider, "name_normalized": row.name_normalized,
                         "aliases": [a.lower() for a in row.aliases]})
     return await _upsert(conn, _UPSERT_LAB_TESTS, _LAB_TEST_ALIASES, records, aliases)

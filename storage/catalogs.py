@@ -99,14 +99,14 @@ MEDICINE_STEPS: tuple[Step, ...] = (
     # 3a. fuzzy name (trigram GIN, word similarity), best similarity first
     _step(_names(":q <% name_normalized", score="word_similarity(:q, name_normalized)"),
           min_query=3, fuzzy=True),
-    # 3b. fuzzy salt
-    _step(_salts("SELECT salt_normalized, word_similarity(:q, salt_normalized) AS score "
-                 "FROM medicine_salt_names WHERE :q <% salt_normalized"), min_query=3, fuzzy=True),
+    # 3b. fuzzy salt (a function of migration 0004, so that the small dictionary is read by index)
+    _step(_salts("SELECT salt_normalized, score FROM medicine_salt_names_similar(:q)"), min_query=3, fuzzy=True),
 )
 
 _LAB_TEST_OUT = "SELECT h.id, h.name, h.code, h.provider FROM lab_tests h"
 
-# About two thousand rows: plain indexed queries are fast enough, no covering tricks needed.
+# About two thousand rows: plain queries are fast enough, no covering tricks needed; the fuzzy step
+# goes through a function of migration 0004 so that it uses the trigram index.
 LAB_TEST_STEPS: tuple[Step, ...] = (
     _step(f"""{_LAB_TEST_OUT} WHERE h.id IN (
         SELECT id FROM lab_tests WHERE name_normalized ~>=~ :lo AND name_normalized ~<~ :hi
@@ -118,13 +118,13 @@ LAB_TEST_STEPS: tuple[Step, ...] = (
     ORDER BY {_RANK} LIMIT :limit"""),
     _step(f"""{_LAB_TEST_OUT} WHERE h.name_normalized LIKE :contains AND h.id <> ALL(:found)
     ORDER BY {_RANK} LIMIT :limit"""),
-    _step(f"""{_LAB_TEST_OUT} WHERE :q <% h.name_normalized AND h.id <> ALL(:found)
-    ORDER BY word_similarity(:q, h.name_normalized) DESC, {_RANK} LIMIT :limit""", min_query=3, fuzzy=True),
+    _step(f"""{_LAB_TEST_OUT} JOIN lab_tests_similar(:q) s ON s.id = h.id WHERE h.id <> ALL(:found)
+    ORDER BY s.score DESC, {_RANK} LIMIT :limit""", min_query=3, fuzzy=True),
 )
 
 # Transaction-local (a pooled connection never keeps them). JIT off: compiling costs more than
 # these millisecond queries take.
-_FUZZY_SETTINGS = ("SELECT set_config('pg_trgm.word_similarity_threshold', $1, true), "
+FUZZY_SETTINGS = ("SELECT set_config('pg_trgm.word_similarity_threshold', $1, true), "
                    "set_config('jit', 'off', true)")
 
 
@@ -157,7 +157,7 @@ async def _run_steps(conn: AsyncConnection, steps: Sequence[Step], q: str, limit
     fuzzy = [s for s in usable if s.fuzzy]
     if fuzzy and len(results) < limit:
         async with driver.transaction():
-            await driver.execute(_FUZZY_SETTINGS, str(FUZZY_THRESHOLD))
+            await driver.execute(FUZZY_SETTINGS, str(FUZZY_THRESHOLD))
             await _fill(driver, fuzzy, params, results, limit)
     return results
 

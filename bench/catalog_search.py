@@ -1,0 +1,317 @@
+"""Catalog search benchmark: p50/p99 of the typeahead endpoints at 250,000 medicines, over HTTP.
+
+    .venv/bin/python bench/catalog_search.py                  # build allign_bench, load, measure
+    .venv/bin/python bench/catalog_search.py --reuse          # measure against the existing data
+    .venv/bin/python bench/catalog_search.py --reuse --explain  # also EXPLAIN ANALYZE each phase
+
+Builds a dedicated database (allign_bench), loads the real 1mg file (MEDICINES_CSV, default
+/work/shared/data/medicines_india.csv) plus generated brand variants up to --rows through the real
+importer, the Lal PathLabs file, and ~2,000 doctors; starts `python run.py` on a free port and
+times sequential requests to /api/v2/medicines/search, /api/v2/lab-tests/catalog/search and
+/api/v2/doctors/search (if that route exists) over a mixed query set: prefixes, substrings, typos.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import os
+import random
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import aiohttp  # noqa: E402
+import asyncpg  # noqa: E402
+
+from storage.catalog_import import import_file  # noqa: E402
+from storage.catalogs import (  # noqa: E402
+    FUZZY_SETTINGS, FUZZY_THRESHOLD, LAB_TEST_STEPS, MEDICINE_STEPS, search_params,
+)
+from storage.migrate import upgrade  # noqa: E402
+
+DATA = Path(os.environ.get("CATALOG_DATA_DIR", "/work/shared/data"))
+ADMIN_DSN = os.environ.get("BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+DB_NAME = os.environ.get("BENCH_DB", "allign_bench")
+
+MEDICINE_QUERIES = {
+    "prefix": ["do", "dol", "dolo 6", "amox", "azi", "pan", "crocin", "para", "metf", "amlo", "cet",
+               "augmentin", "telma", "ator", "mo", "zi", "rosu", "pantop", "levo", "ome"],
+    "substring": ["cetamol", "clav", "prazole", "mycin", "statin", "sartan", "650", "floxacin",
+                  "cillin", "gliptin", "mab", "duo tab", "forte", "xr", "olol", "dipine"],
+    "typo": ["amoxyclv", "paracetmol", "azithromicin", "metformn", "pantoprazol", "cetrizine",
+             "augmntin", "atorvastatn", "amlodipin", "ibuprofn", "montelucast", "omeprazol",
+             "dolo65o", "telmisartn", "zzqxv", "levocetrizine"],
+}
+LAB_TEST_QUERIES = {
+    "prefix": ["cbc", "thyr", "glu", "hba", "lipid", "vitamin d", "kft", "li", "urine", "tsh"],
+    "substring": ["profile", "panel", "serum", "antibod", "igm", "pcr", "culture", "b12"],
+    "typo": ["thyriod", "hemoglobn", "cholestrol", "creatinin", "vitmin d", "glucoze"],
+}
+DOCTOR_QUERIES = {
+    "prefix": ["sh", "dr a", "priya", "cardio", "derm", "raj", "gyn", "ortho"],
+    "substring": ["sharma", "kumar", "medicine", "logy", "patel", "reddy"],
+    "typo": ["cardiolgy", "dermatolgy", "sharmaa", "pediatrcs", "neurolgy", "gupat"],
+}
+
+# ---------------------------------------------------------------- data
+
+_SYLLABLES = ["a", "ce", "do", "zi", "mo", "xa", "li", "ra", "to", "ve", "ni", "pa", "lo", "fe", "ka", "su"]
+
+
+def _stem_variants(stem: str, rng: random.Random, stems: list[str]) -> str:
+    """A new brand word in the style of the real ones (a recombination of existing stems)."""
+    other = rng.choice(stems)
+    choice = rng.random()
+    if choice < 0.45:
+        cut_a = max(2, len(stem) // 2 + rng.randint(-1, 1))
+        cut_b = max(1, len(other) // 2 + rng.randint(-1, 1))
+        word = stem[:cut_a] + other[cut_b:].lower()
+    elif choice < 0.75:
+        word = rng.choice(_SYLLABLES).capitalize() + stem.lower()
+    else:
+        word = stem + rng.choice(_SYLLABLES)
+    return word[:1].upper() + word[1:]
+
+
+def generate_medicines_csv(path: Path, total: int, seed: int = 42) -> int:
+    """The real 1mg rows plus generated variants up to `total`: a real row with a new brand word (a
+    recombination of real ones) and sometimes another strength. The rest of the name (form,
+    qualifiers such as "SR" or "Forte") and the composition stay as in the real row, so words and
+    salts keep their real frequencies."""
+    source = DATA / "medicines_india.csv"
+    with open(os.environ.get("MEDICINES_CSV", source), encoding="utf-8-sig", newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader)
+        rows = [r for r in reader if r and r[0].strip()]
+    rng = random.Random(seed)
+    stems = [r[0].split()[0] for r in rows if r[0].split()]
+    seen = {(" ".join(r[0].split()).lower(), " ".join(r[1].split()).lower()) for r in rows}
+    with open(path, "w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(header)
+        writer.writerows(rows)
+        written = len(rows)
+        while written < total:
+            base = rng.choice(rows)
+            words = base[0].split()
+            tail = " ".join(words[1:])
+            if rng.random() < 0.3:
+                tail = re.sub(r"\d+", lambda m: str(int(m.group()) * rng.choice([2, 5, 10]) // 4 or 1), tail, count=1)
+            name = f"{_stem_variants(words[0], rng, stems)} {tail}".strip()
+            key = (" ".join(name.split()).lower(), " ".join(base[1].split()).lower())
+            if key in seen:
+                continue
+            seen.add(key)
+            writer.writerow([name, *base[1:]])
+            written += 1
+    return written
+
+
+_FIRST = ["Aarav", "Priya", "Rahul", "Neha", "Vikram", "Ananya", "Rajesh", "Sunita", "Amit", "Kavya",
+          "Arjun", "Meera", "Sanjay", "Pooja", "Rohan", "Divya", "Karan", "Sneha", "Manish", "Asha"]
+_LAST = ["Sharma", "Verma", "Gupta", "Kumar", "Patel", "Reddy", "Iyer", "Nair", "Singh", "Das",
+         "Mehta", "Joshi", "Rao", "Bose", "Khan", "Chopra", "Malhotra", "Pillai", "Mishra", "Agarwal"]
+_SPECIALITIES = ["General Medicine", "Dermatology", "Gynecology", "Pediatrics", "Cardiology",
+                 "Orthopedics", "Psychiatry", "ENT", "Gastroenterology", "Neurology", "Endocrinology"]
+
+
+async def insert_doctors(conn: asyncpg.Connection, count: int = 2000, seed: int = 7) -> None:
+    rng = random.Random(seed)
+    rows = []
+    for n in range(count):
+        name = f"Dr. {rng.choice(_FIRST)} {rng.choice(_LAST)}"
+        slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") + f"-{n}"
+        rows.append((f"bench{n}@allign.test", "!", name, slug, rng.choice(_SPECIALITIES),
+                     rng.randrange(500, 3000, 100)))
+    await conn.executemany(
+        "INSERT INTO doctors (email, password_hash, full_name, slug, speciality_category, rate_per_minute) "
+        "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING", rows)
+    await conn.execute("ANALYZE doctors")
+
+
+async def build_database(rows: int) -> str:
+    admin = await asyncpg.connect(ADMIN_DSN)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{DB_NAME}"')
+    finally:
+        await admin.close()
+    url = ADMIN_DSN.rpartition("/")[0] + "/" + DB_NAME
+    await asyncio.get_running_loop().run_in_executor(None, upgrade, url)
+    with tempfile.TemporaryDirectory() as tmp:
+        csv_path = Path(tmp) / "medicines_bench.csv"
+        started = time.monotonic()
+        written = generate_medicines_csv(csv_path, rows)
+        print(f"generated {written} medicine rows in {time.monotonic() - started:.1f} s")
+        started = time.monotonic()
+        report = await import_file(url, "medicines", str(csv_path))
+        took = time.monotonic() - started
+        print(report.summary("medicines import", took), f"= {report.rows_read / took:.0f} rows/s")
+    report = await import_file(url, "lab-tests", str(DATA / "lab_tests.csv"))
+    print(report.summary("lab-tests import", 0))
+    conn = await asyncpg.connect(url)
+    try:
+        await insert_doctors(conn)
+        await conn.execute("VACUUM ANALYZE")
+    finally:
+        await conn.close()
+    return url
+
+
+# ---------------------------------------------------------------- measurement
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def _wait_ready(base: str, proc: subprocess.Popen) -> None:
+    async with aiohttp.ClientSession() as session:
+        for _ in range(300):
+            if proc.poll() is not None:
+                raise SystemExit("the server exited during start")
+            try:
+                async with session.get(base + "/healthz") as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise SystemExit("the server did not start")
+
+
+def _percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))
+    return ordered[index]
+
+
+async def measure(base: str, path: str, queries: dict[str, list[str]], rounds: int) -> dict | None:
+    """{(kind, q): [ms, ...]} over `rounds` rounds of every query, after two warm-up rounds."""
+    timings: dict[tuple[str, str], list[float]] = {}
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{base}{path}?q=ab") as probe:
+            if probe.status == 404:  # the route is not there (yet)
+                return None
+        for round_number in range(rounds + 2):
+            for kind, items in queries.items():
+                for q in items:
+                    url = f"{base}{path}?q={urllib.parse.quote(q)}&limit=10"
+                    started = time.perf_counter()
+                    async with session.get(url) as resp:
+                        await resp.read()
+                    elapsed = (time.perf_counter() - started) * 1000
+                    if resp.status != 200:
+                        raise SystemExit(f"{url} → {resp.status}")
+                    if round_number >= 2:
+                        timings.setdefault((kind, q), []).append(elapsed)
+    return timings
+
+
+def report(label: str, timings: dict | None, worst: int = 0) -> None:
+    if timings is None:
+        print(f"{label}: endpoint not present, skipped")
+        return
+    kinds: dict[str, list[float]] = {}
+    for (kind, _), values in timings.items():
+        kinds.setdefault(kind, []).extend(values)
+    kinds["all"] = [t for values in timings.values() for t in values]
+    for kind, values in kinds.items():
+        print(f"{label:<34} {kind:<10} n={len(values):<5} p50={statistics.median(values):6.2f} ms  "
+              f"p99={_percentile(values, 99):6.2f} ms  max={max(values):6.2f} ms")
+    slowest = sorted(timings.items(), key=lambda item: -statistics.median(item[1]))[:worst]
+    for (kind, q), values in slowest:
+        print(f"    slowest: {q!r:<16} ({kind}) p50={statistics.median(values):6.2f} ms  max={max(values):6.2f} ms")
+
+
+async def run_server_and_measure(url: str, rounds: int, worst: int) -> None:
+    port = _free_port()
+    env = dict(os.environ, DATABASE_URL=url, PORT=str(port), HOST="127.0.0.1", ALLIGN_ENV="test",
+               SEED_DEMO_DATA="false", LOG_LEVEL="WARNING", DB_POOL_SIZE="10")
+    log = tempfile.NamedTemporaryFile(prefix="allign-bench-server-", suffix=".log", delete=False)
+    proc = subprocess.Popen([sys.executable, "run.py"], cwd=ROOT, env=env, stdout=log, stderr=log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        try:
+            await _wait_ready(base, proc)
+        except SystemExit:
+            print(Path(log.name).read_text()[-3000:], file=sys.stderr)
+            raise
+        conn = await asyncpg.connect(url)
+        counts = await conn.fetchrow("SELECT (SELECT count(*) FROM medicines) AS m, "
+                                     "(SELECT count(*) FROM lab_tests) AS l, (SELECT count(*) FROM doctors) AS d")
+        await conn.close()
+        print(f"data: {counts['m']} medicines, {counts['l']} lab tests, {counts['d']} doctors; "
+              f"{rounds} rounds of sequential requests, limit=10; load average {os.getloadavg()[0]:.1f} "
+              f"on {os.cpu_count()} CPUs")
+        for path, queries in (("/api/v2/medicines/search", MEDICINE_QUERIES),
+                              ("/api/v2/lab-tests/catalog/search", LAB_TEST_QUERIES),
+                              ("/api/v2/doctors/search", DOCTOR_QUERIES)):
+            report(path, await measure(base, path, queries, rounds), worst)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+        log.close()
+        os.unlink(log.name)
+
+
+# ---------------------------------------------------------------- plans
+
+# One representative query per step (the worst realistic case where there is one).
+EXPLAINED = [
+    ("medicines", 0, "do"), ("medicines", 1, "para"), ("medicines", 2, "forte"), ("medicines", 2, "duo tab"),
+    ("medicines", 3, "cetamol"), ("medicines", 4, "amoxyclv"), ("medicines", 5, "paracetmol"),
+    ("lab-tests", 0, "cbc"), ("lab-tests", 1, "panel"), ("lab-tests", 2, "thyriod"),
+]
+
+
+async def explain(url: str) -> None:
+    """EXPLAIN ANALYZE of each search step as the app runs it (nothing found by earlier steps)."""
+    conn = await asyncpg.connect(url)
+    try:
+        for catalog, index, q in EXPLAINED:
+            step = (MEDICINE_STEPS if catalog == "medicines" else LAB_TEST_STEPS)[index]
+            params = search_params(q) | {"found": [], "limit": 10}
+            args = [params[name] for name in step.params]
+            async with conn.transaction():
+                if step.fuzzy:
+                    await conn.execute(FUZZY_SETTINGS, str(FUZZY_THRESHOLD))
+                for _ in range(3):  # warm, as the benchmark's repeated queries are
+                    await conn.fetch(step.sql, *args)
+                plan = await conn.fetch("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + step.sql, *args)
+            print(f"\n--- {catalog} step {index + 1} of {len(MEDICINE_STEPS if catalog == 'medicines' else LAB_TEST_STEPS)}"
+                  f" q={q!r}")
+            print("\n".join(row[0] for row in plan))
+    finally:
+        await conn.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=250_000)
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--reuse", action="store_true", help="skip building the database")
+    parser.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of each phase")
+    parser.add_argument("--worst", type=int, default=3, help="list the N slowest queries per endpoint")
+    args = parser.parse_args()
+    url = ADMIN_DSN.rpartition("/")[0] + "/" + DB_NAME
+    if not args.reuse:
+        url = asyncio.run(build_database(args.rows))
+    if args.explain:
+        asyncio.run(explain(url))
+    asyncio.run(run_server_and_measure(url, args.rounds, args.worst))
+
+
+if __name__ == "__main__":
+    main()
