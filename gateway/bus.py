@@ -39,7 +39,6 @@ DELIVERY GUARANTEE (the one place it is written down)
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 from typing import Any, AsyncIterator
 
@@ -106,24 +105,29 @@ class EventBus:
 
     # --- consuming -------------------------------------------------------------------------
 
-    @contextlib.asynccontextmanager
-    async def subscribe(self, channel: str, after: int | str | None = None, *, transport: str | None = None,
-                        queue_size: int | None = None) -> AsyncIterator[Subscription]:
-        """See the module docstring. `transport` ("sse", "ws") labels the delivered/slow-consumer
-        metrics; `queue_size` overrides settings.send_queue_size."""
+    def subscribe(self, channel: str, after: int | str | None = None, *, transport: str | None = None,
+                  queue_size: int | None = None) -> Subscription:
+        """`async with bus.subscribe(channel, after=...) as sub:` (see the module docstring).
+        `transport` ("sse", "ws") labels the delivered/slow-consumer metrics; `queue_size` overrides
+        settings.send_queue_size."""
         if isinstance(after, str):
             after = parse_event_id(after)
-        sub = Subscription(self, channel, queue_size or self.queue_size, transport)
+        return Subscription(self, channel, after, queue_size or self.queue_size, transport)
+
+    async def _open(self, sub: Subscription, after: int | None) -> None:
+        if self._closing:
+            sub.close(SHUTDOWN)
+            return
+        await self.listener.attach(sub)
         try:
-            if self._closing:
-                sub.close(SHUTDOWN)
-            else:
-                await self.listener.attach(sub)
-                await self._start(sub, after)
-            yield sub
-        finally:
-            self.listener.detach(sub)
+            await self._start(sub, after)
+        except BaseException:
+            self._leave(sub)
             sub._release()
+            raise
+
+    def _leave(self, sub: Subscription) -> None:
+        self.listener.detach(sub)
 
     async def _start(self, sub: Subscription, after: int | None) -> None:
         tip = await self._history.tip()

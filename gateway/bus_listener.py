@@ -32,11 +32,26 @@ _CHUNK = 500
 
 
 class ChannelState:
-    __slots__ = ("subs", "confirmed")
+    __slots__ = ("subs", "confirmed", "_waiter")
 
     def __init__(self) -> None:
         self.subs: set[Subscription] = set()
-        self.confirmed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.confirmed = False  # Redis acknowledged the SUBSCRIBE on the current connection
+        self._waiter: asyncio.Future[None] | None = None
+
+    async def wait_confirmed(self, timeout: float) -> None:
+        if self.confirmed:
+            return
+        if self._waiter is None:
+            self._waiter = asyncio.get_running_loop().create_future()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._waiter), timeout)
+
+    def confirm(self) -> None:
+        self.confirmed = True
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
 
 class Listener:
@@ -62,9 +77,8 @@ class Listener:
         state.subs.add(sub)
         if new:
             await self._send("SUBSCRIBE", self._keys.live(sub.channel))
-        if self.ready and not state.confirmed.done():
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.shield(state.confirmed), CONFIRM_TIMEOUT)
+        if self.ready:
+            await state.wait_confirmed(CONFIRM_TIMEOUT)
 
     def detach(self, sub: Subscription) -> None:
         state = self.channels.get(sub.channel)
@@ -120,8 +134,7 @@ class Listener:
         self._conn = conn
         names = [self._keys.live(ch) for ch in self.channels]
         for state in self.channels.values():
-            if state.confirmed.done():
-                state.confirmed = asyncio.get_running_loop().create_future()
+            state.confirmed = False
         for start in range(0, len(names), _CHUNK):
             await conn.send_command("SUBSCRIBE", *names[start:start + _CHUNK], check_health=False)
         # Replies come in order: when this PING's reply arrives, every SUBSCRIBE above is confirmed.
@@ -164,8 +177,8 @@ class Listener:
             self._dispatch(reply[1], reply[2])
         elif kind == b"subscribe":
             state = self.channels.get(self._channel_of(reply[1]))
-            if state is not None and not state.confirmed.done():
-                state.confirmed.set_result(None)
+            if state is not None:
+                state.confirm()
         elif kind == b"pong" and len(reply) > 1 and reply[1] == _RESYNC_MARK:
             self._resynced()
 
@@ -194,7 +207,7 @@ class Listener:
             sub._deliver(event)
 
     async def _unsubscribe_idle(self) -> None:
-        idle = [ch for ch, state in self.channels.items() if not state.subs and state.confirmed.done()]
+        idle = [ch for ch, state in self.channels.items() if not state.subs and state.confirmed]
         for ch in idle:  # drop them first (synchronously), so a new subscriber creates a fresh state
             del self.channels[ch]
         for start in range(0, len(idle), _CHUNK):

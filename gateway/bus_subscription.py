@@ -7,7 +7,6 @@ with `async for`. Feeding never blocks: a consumer whose queue is full is cut of
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
@@ -66,33 +65,47 @@ def parse_event_id(raw: str | None) -> int | None:
 
 
 class Subscription:
-    """`async for event in sub` yields events in id order, each durable id once.
+    """`async with bus.subscribe(...) as sub: async for event in sub` yields events in id order,
+    each durable id once.
 
-    Attributes for the consumer: `position` (id of the last durable event queued; the start
-    position right after subscribe), `recovered` (False when the requested `after` was outside the
-    history window, or invalid: the subscription then starts at the current tip and the consumer must
-    resynchronise its state another way), `close_reason` once closed.
+    Attributes for the consumer: `position` (id of the last durable event queued), `start_position`
+    (where it began: `after`, or the tip), `recovered` (False when the requested `after` was outside
+    the history window, or invalid: the subscription then starts at the current tip and the consumer
+    must resynchronise its state another way), `close_reason` once closed.
     Iteration raises SlowConsumer when the queue overflowed; it stops quietly on any other close.
+    `await sub.get(timeout)` is the same with a timeout (None when nothing came: time to ping).
     """
 
-    __slots__ = ("_bus", "channel", "position", "start_position", "recovered", "close_reason", "transport",
-                 "maxsize", "_queue", "_buffer", "_reread", "_waiter", "_close_callbacks")
+    # Thousands of these live per process: slots, a plain list as queue, nothing allocated early.
+    __slots__ = ("_bus", "channel", "_after", "position", "start_position", "recovered", "close_reason",
+                 "transport", "maxsize", "_queue", "_buffer", "_reread", "_waiter", "_timed_out", "_close_callbacks")
 
-    def __init__(self, bus: "EventBus", channel: str, maxsize: int, transport: str | None) -> None:
+    def __init__(self, bus: "EventBus", channel: str, after: int | None, maxsize: int,
+                 transport: str | None) -> None:
         self._bus = bus
         self.channel = channel
+        self._after = after
         self.position = 0
-        self.start_position = 0   # where the subscription began: `after`, or the tip
+        self.start_position = 0
         self.recovered = True
         self.close_reason: str | None = None
         self.transport = transport
         self.maxsize = max(1, maxsize)
-        self._queue: collections.deque[Event] = collections.deque()
+        self._queue: list[Event] = []
         # Live durable events held back while history is being read (None once live).
         self._buffer: list[Event] | None = []
         self._reread = False  # history must be read again before going live
         self._waiter: asyncio.Future[None] | None = None
-        self._close_callbacks: list[Callable[[str], Any]] = []
+        self._timed_out = False
+        self._close_callbacks: list[Callable[[str], Any]] | None = None
+
+    async def __aenter__(self) -> "Subscription":
+        await self._bus._open(self, self._after)
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        self._bus._leave(self)
+        self._release()
 
     # --- consumer side ---------------------------------------------------------------------
 
@@ -100,34 +113,54 @@ class Subscription:
         return self
 
     async def __anext__(self) -> Event:
-        while True:
-            if self._queue:
-                event = self._queue.popleft()
-                if self.transport is not None:
-                    self._bus.metrics.events_delivered.labels(self.transport).inc()
-                return event
-            if self.close_reason is not None:
-                if self.close_reason == SLOW_CONSUMER:
-                    raise SlowConsumer()
-                raise StopAsyncIteration
-            if self._buffer is not None:
-                await self._catch_up()
-                continue
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
+        event = await self.get()
+        assert event is not None
+        return event
+
+    async def get(self, timeout: float | None = None) -> Event | None:
+        """The next event; None after `timeout` seconds without one. Raises StopAsyncIteration once
+        closed (SlowConsumer if it was for being too slow)."""
+        timer: asyncio.TimerHandle | None = None
+        self._timed_out = False
+        try:
+            while True:
+                if self._queue:
+                    event = self._queue.pop(0)
+                    if self.transport is not None:
+                        self._bus.metrics.events_delivered.labels(self.transport).inc()
+                    return event
+                if self.close_reason is not None:
+                    if self.close_reason == SLOW_CONSUMER:
+                        raise SlowConsumer()
+                    raise StopAsyncIteration
+                if self._buffer is not None:
+                    await self._catch_up()
+                    continue
+                if self._timed_out:
+                    return None
+                loop = asyncio.get_running_loop()
+                self._waiter = waiter = loop.create_future()
+                if timeout is not None and timer is None:
+                    timer = loop.call_later(timeout, self._expire)
+                try:
+                    await waiter
+                finally:
+                    self._waiter = None
+        finally:
+            if timer is not None:
+                timer.cancel()
 
     def add_close_callback(self, callback: Callable[[str], Any]) -> None:
         """`callback(reason)` runs once when the bus closes this subscription (slow consumer,
         shutdown, history lost): e.g. abort the connection whose writer may be blocked."""
+        if self._close_callbacks is None:
+            self._close_callbacks = []
         self._close_callbacks.append(callback)
 
     def close(self, reason: str = CLOSED) -> None:
         if self.close_reason is not None:
             return
-        callbacks, self._close_callbacks = self._close_callbacks, []
+        callbacks, self._close_callbacks = self._close_callbacks or [], None
         self._release(reason)
         for callback in callbacks:
             try:
@@ -139,9 +172,9 @@ class Subscription:
         """Closed by its consumer (leaving `async with`): no callbacks."""
         if self.close_reason is None:
             self.close_reason = reason
-        self._queue.clear()
+        self._queue = []
         self._buffer = None
-        self._close_callbacks = []
+        self._close_callbacks = None
         self._wake()
 
     # --- bus side (synchronous, called from the reader task) ---------------------------------
@@ -179,6 +212,10 @@ class Subscription:
             self.close(SLOW_CONSUMER)
             return
         self._queue.append(event)
+        self._wake()
+
+    def _expire(self) -> None:
+        self._timed_out = True
         self._wake()
 
     def _wake(self) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from aiohttp import web
 
@@ -30,14 +30,25 @@ CLIENT_GONE = "client_gone"
 
 
 class Connection:
-    __slots__ = ("kind", "subject", "_request", "close_reason", "_callbacks")
+    """A tracked connection; `with registry.track(...) as conn:` registers it for the block."""
 
-    def __init__(self, request: web.Request, kind: str, subject: str | None) -> None:
+    __slots__ = ("kind", "subject", "_request", "_registry", "close_reason", "_callbacks")
+
+    def __init__(self, registry: "ConnectionRegistry", request: web.Request, kind: str, subject: Any) -> None:
         self.kind = kind
         self.subject = subject
         self._request = request
+        self._registry = registry
         self.close_reason: str | None = None
         self._callbacks: list[Callable[[str], Any]] = []
+
+    def __enter__(self) -> "Connection":
+        self._registry._add(self)
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self._registry._remove(self)
+        self._callbacks = []
 
     def on_close(self, callback: Callable[[str], Any]) -> None:
         """`callback(reason)` runs once when the server closes this connection."""
@@ -76,19 +87,22 @@ class ConnectionRegistry:
         self._task: asyncio.Task | None = None
         self.closing = False
 
-    @contextlib.contextmanager
-    def track(self, request: web.Request, kind: str, subject: Any = None) -> Iterator[Connection]:
-        conn = Connection(request, kind, None if subject is None else str(subject))
+    def track(self, request: web.Request, kind: str, subject: Any = None) -> Connection:
+        """`with registry.track(request, "sse", subject=doctor_id) as conn:`"""
+        return Connection(self, request, kind, subject)
+
+    def _add(self, conn: Connection) -> None:
         self._open.add(conn)
-        gauge = self._gauges.get(kind)
+        gauge = self._gauges.get(conn.kind)
         if gauge is not None:
             gauge.inc()
         if self.closing:
             conn.close("shutdown")
-        try:
-            yield conn
-        finally:
+
+    def _remove(self, conn: Connection) -> None:
+        if conn in self._open:
             self._open.discard(conn)
+            gauge = self._gauges.get(conn.kind)
             if gauge is not None:
                 gauge.dec()
 
