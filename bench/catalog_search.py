@@ -35,7 +35,7 @@ import asyncpg  # noqa: E402
 
 from storage.catalog_import import import_file  # noqa: E402
 from storage.catalogs import (  # noqa: E402
-    FUZZY_SETTINGS, FUZZY_THRESHOLD, LAB_TEST_STEPS, MEDICINE_STEPS, search_params,
+    LAB_TEST_STEPS, MEDICINE_STEPS, search_params,
 )
 from storage.migrate import upgrade  # noqa: E402
 
@@ -219,6 +219,20 @@ async def measure(base: str, path: str, queries: dict[str, list[str]], rounds: i
     return timings
 
 
+async def measure_floor(base: str, count: int) -> list[float]:
+    """The cheapest database-backed request (a medicine detail that is not there: one primary-key
+    probe), for the machine's own latency floor at the time of the run."""
+    timings = []
+    async with aiohttp.ClientSession() as session:
+        for n in range(count + 20):
+            started = time.perf_counter()
+            async with session.get(f"{base}/api/v2/medicines/00000000-0000-0000-0000-{n:012d}") as resp:
+                await resp.read()
+            if n >= 20:
+                timings.append((time.perf_counter() - started) * 1000)
+    return timings
+
+
 def report(label: str, timings: dict | None, worst: int = 0) -> None:
     if timings is None:
         print(f"{label}: endpoint not present, skipped")
@@ -255,6 +269,9 @@ async def run_server_and_measure(url: str, rounds: int, worst: int) -> None:
         print(f"data: {counts['m']} medicines, {counts['l']} lab tests, {counts['d']} doctors; "
               f"{rounds} rounds of sequential requests, limit=10; load average {os.getloadavg()[0]:.1f} "
               f"on {os.cpu_count()} CPUs")
+        floor = await measure_floor(base, 500)
+        print(f"{'floor: GET /api/v2/medicines/{id} (404)':<45} n={len(floor):<5} "
+              f"p50={statistics.median(floor):6.2f} ms  p99={_percentile(floor, 99):6.2f} ms")
         for path, queries in (("/api/v2/medicines/search", MEDICINE_QUERIES),
                               ("/api/v2/lab-tests/catalog/search", LAB_TEST_QUERIES),
                               ("/api/v2/doctors/search", DOCTOR_QUERIES)):
@@ -284,12 +301,9 @@ async def explain(url: str) -> None:
             step = (MEDICINE_STEPS if catalog == "medicines" else LAB_TEST_STEPS)[index]
             params = search_params(q) | {"found": [], "limit": 10}
             args = [params[name] for name in step.params]
-            async with conn.transaction():
-                if step.fuzzy:
-                    await conn.execute(FUZZY_SETTINGS, str(FUZZY_THRESHOLD))
-                for _ in range(3):  # warm, as the benchmark's repeated queries are
-                    await conn.fetch(step.sql, *args)
-                plan = await conn.fetch("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + step.sql, *args)
+            for _ in range(3):  # warm, as the benchmark's repeated queries are
+                await conn.fetch(step.sql, *args)
+            plan = await conn.fetch("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + step.sql, *args)
             print(f"\n--- {catalog} step {index + 1} of {len(MEDICINE_STEPS if catalog == 'medicines' else LAB_TEST_STEPS)}"
                   f" q={q!r}")
             print("\n".join(row[0] for row in plan))

@@ -4,7 +4,8 @@ Search phases; each only fills what the previous left of `limit`, excluding ids 
   1. prefix   — B-tree text_pattern_ops range scans: the name, then any salt (lab tests: name,
                 code or alias)
   2. contains — trigram GIN, `LIKE '%q%'`: the name, then the salts (through the salt dictionary)
-  3. fuzzy    — trigram GIN, pg_trgm word similarity `q <% column`: the name, then the salts
+  3. fuzzy    — trigram GIN, pg_trgm word similarity `q <% column` (threshold 0.5, set on the
+                SQL functions of migration 0004): the name, then the salts
 Within a step the order is deterministic: shorter name first, then name, then id (fuzzy: best
 similarity first). Name matches come before salt matches within a phase.
 
@@ -22,9 +23,6 @@ from typing import Any, Sequence
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-# Typos such as "amoxyclv" (0.78 against "amoxyclav 625 tablet") or "augmntin" (0.58) pass; the
-# pg_trgm default of 0.6 would drop the latter.
-FUZZY_THRESHOLD = 0.5
 # A step that ranks rows it must read from the heap (trigram matches are rechecked there) looks at
 # no more than this many candidates, so a substring in half the catalog ("tab") stays cheap; below
 # this many matches (every realistic query) the ranking is exact.
@@ -36,10 +34,9 @@ class Step:
     sql: str                      # with $n placeholders
     params: tuple[str, ...]       # the names bound to $1, $2, ...
     min_query: int                # shorter queries skip the step (no trigram to search with)
-    fuzzy: bool                   # runs with the word-similarity threshold set
 
 
-def _step(sql: str, *, min_query: int = 2, fuzzy: bool = False) -> Step:
+def _step(sql: str, *, min_query: int = 2) -> Step:
     names: list[str] = []
 
     def number(match: re.Match) -> str:
@@ -47,20 +44,18 @@ def _step(sql: str, *, min_query: int = 2, fuzzy: bool = False) -> Step:
             names.append(match.group(1))
         return f"${names.index(match.group(1)) + 1}"
 
-    return Step(re.sub(r"(?<!:):([a-z_]+)", number, sql), tuple(names), min_query, fuzzy)
+    return Step(re.sub(r"(?<!:):([a-z_]+)", number, sql), tuple(names), min_query)
 
 
 _RANK = "length(h.name_normalized), h.name_normalized, h.id"
 _MEDICINE_OUT = "SELECT m.id, m.name, m.form, m.provider FROM"
 
 
-def _names(where: str, *, score: str = "0") -> str:
-    """Medicines whose name passes `where` (on medicine_names), the best `limit` of at most
-    MAX_CANDIDATES candidates; only the winners are read from the wide medicines table."""
+def _names(candidates: str) -> str:
+    """The best `limit` of the medicines in `candidates` (id, name_normalized, score rows from
+    medicine_names, at most MAX_CANDIDATES); only the winners are read from the wide table."""
     return f"""{_MEDICINE_OUT} (
-        SELECT id, name_normalized, score FROM (
-            SELECT id, name_normalized, {score} AS score FROM medicine_names
-            WHERE {where} AND id <> ALL(:found) LIMIT :candidates) c
+        SELECT id, name_normalized, score FROM ({candidates}) c
         ORDER BY score DESC, length(name_normalized), name_normalized, id LIMIT :limit) h
     JOIN medicines m ON m.id = h.id ORDER BY h.score DESC, {_RANK}"""
 
@@ -92,21 +87,21 @@ MEDICINE_STEPS: tuple[Step, ...] = (
     _step(_salts("SELECT salt_normalized, 0 AS score FROM medicine_salt_names "
                  "WHERE salt_normalized ~>=~ :lo AND salt_normalized ~<~ :hi")),
     # 2a. name contains (trigram GIN)
-    _step(_names("name_normalized LIKE :contains"), min_query=3),
+    _step(_names("SELECT id, name_normalized, 0 AS score FROM medicine_names "
+                 "WHERE name_normalized LIKE :contains AND id <> ALL(:found) LIMIT :candidates"), min_query=3),
     # 2b. salt contains
     _step(_salts("SELECT salt_normalized, 0 AS score FROM medicine_salt_names "
                  "WHERE salt_normalized LIKE :contains"), min_query=3),
     # 3a. fuzzy name (trigram GIN, word similarity), best similarity first
-    _step(_names(":q <% name_normalized", score="word_similarity(:q, name_normalized)"),
-          min_query=3, fuzzy=True),
+    _step(_names("SELECT id, name_normalized, score FROM medicine_names_similar(:q, :candidates) "
+                 "WHERE id <> ALL(:found)"), min_query=3),
     # 3b. fuzzy salt (a function of migration 0004, so that the small dictionary is read by index)
-    _step(_salts("SELECT salt_normalized, score FROM medicine_salt_names_similar(:q)"), min_query=3, fuzzy=True),
+    _step(_salts("SELECT salt_normalized, score FROM medicine_salt_names_similar(:q)"), min_query=3),
 )
 
 _LAB_TEST_OUT = "SELECT h.id, h.name, h.code, h.provider FROM lab_tests h"
 
-# About two thousand rows: plain queries are fast enough, no covering tricks needed; the fuzzy step
-# goes through a function of migration 0004 so that it uses the trigram index.
+# About two thousand rows: plain queries are fast enough, no covering tricks needed.
 LAB_TEST_STEPS: tuple[Step, ...] = (
     _step(f"""{_LAB_TEST_OUT} WHERE h.id IN (
         SELECT id FROM lab_tests WHERE name_normalized ~>=~ :lo AND name_normalized ~<~ :hi
@@ -119,13 +114,8 @@ LAB_TEST_STEPS: tuple[Step, ...] = (
     _step(f"""{_LAB_TEST_OUT} WHERE h.name_normalized LIKE :contains AND h.id <> ALL(:found)
     ORDER BY {_RANK} LIMIT :limit"""),
     _step(f"""{_LAB_TEST_OUT} JOIN lab_tests_similar(:q) s ON s.id = h.id WHERE h.id <> ALL(:found)
-    ORDER BY s.score DESC, {_RANK} LIMIT :limit""", min_query=3, fuzzy=True),
+    ORDER BY s.score DESC, {_RANK} LIMIT :limit""", min_query=3),
 )
-
-# Transaction-local (a pooled connection never keeps them). JIT off: compiling costs more than
-# these millisecond queries take.
-FUZZY_SETTINGS = ("SELECT set_config('pg_trgm.word_similarity_threshold', $1, true), "
-                   "set_config('jit', 'off', true)")
 
 
 def search_params(q: str) -> dict[str, Any]:
@@ -151,30 +141,21 @@ def _prefix_upper_bound(prefix: str) -> str:
 async def _run_steps(conn: AsyncConnection, steps: Sequence[Step], q: str, limit: int) -> list[dict[str, Any]]:
     driver = (await conn.get_raw_connection()).driver_connection
     params = search_params(q) | {"found": []}
-    usable = [step for step in steps if len(params["q"]) >= step.min_query]
     results: list[dict[str, Any]] = []
-    await _fill(driver, [s for s in usable if not s.fuzzy], params, results, limit)
-    fuzzy = [s for s in usable if s.fuzzy]
-    if fuzzy and len(results) < limit:
-        async with driver.transaction():
-            await driver.execute(FUZZY_SETTINGS, str(FUZZY_THRESHOLD))
-            await _fill(driver, fuzzy, params, results, limit)
-    return results
-
-
-async def _fill(driver: Any, steps: Sequence[Step], params: dict[str, Any],
-                results: list[dict[str, Any]], limit: int) -> None:
     for step in steps:
         if len(results) >= limit:
-            return
+            break
+        if len(params["q"]) < step.min_query:
+            continue
         params["limit"] = limit - len(results)
         for row in await driver.fetch(step.sql, *(params[name] for name in step.params)):
             results.append(dict(row))
             params["found"].append(row["id"])
+    return results
 
 
 async def search_medicines(conn: AsyncConnection, q: str, limit: int) -> list[dict[str, Any]]:
-    """[{id, name, form, provider}], best first. `conn` from engine.connect() (no transaction)."""
+    """[{id, name, form, provider}], best first. Each step is one autocommit statement."""
     return await _run_steps(conn, MEDICINE_STEPS, q, limit)
 
 

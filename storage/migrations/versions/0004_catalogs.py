@@ -16,6 +16,10 @@ branch_labels = None
 depends_on = None
 
 
+_FUZZY = "SET pg_trgm.word_similarity_threshold = 0.5"
+_BITMAP_SCANS_ONLY = "SET enable_seqscan = off SET enable_indexscan = off SET enable_indexonlyscan = off"
+
+
 def upgrade() -> None:
     op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
     # Natural key: provider + lower-cased name + a hash of the composition. The 1mg data repeats
@@ -82,15 +86,6 @@ def upgrade() -> None:
                "(salt_normalized text_pattern_ops)")
     op.execute("CREATE INDEX ix_medicine_salt_names_trgm ON medicine_salt_names "
                "USING gin (salt_normalized gin_trgm_ops)")
-    # Fuzzy salt lookup (`q <% salt`, threshold from the caller's pg_trgm.word_similarity_threshold).
-    # On a table this small the planner prefers evaluating word_similarity() on every row (~2 ms)
-    # to the trigram index (~0.1 ms): the function's own planner settings leave it only the index.
-    op.execute("""
-    CREATE FUNCTION medicine_salt_names_similar(q text) RETURNS TABLE (salt_normalized text, score real)
-    LANGUAGE sql STABLE ROWS 10
-    SET enable_seqscan = off SET enable_indexscan = off SET enable_indexonlyscan = off
-    AS $$ SELECT n.salt_normalized, word_similarity(q, n.salt_normalized)
-          FROM medicine_salt_names n WHERE q <% n.salt_normalized $$""")
 
     # The Lal PathLabs data has no codes: `code` stays NULL unless a source provides one.
     op.execute("""
@@ -124,11 +119,27 @@ def upgrade() -> None:
         PRIMARY KEY (lab_test_id, position)
     )""")
     op.execute("CREATE INDEX ix_lab_test_aliases_prefix ON lab_test_aliases (alias_normalized text_pattern_ops)")
-    # Same reason as medicine_salt_names_similar: ~2k rows, where word_similarity() on each costs ~6 ms.
-    op.execute("""
+
+    # Fuzzy lookups: `q <% column` (pg_trgm word similarity) through the trigram GIN indexes. The
+    # threshold is set on the functions, so that callers need no transaction for a SET LOCAL and
+    # nothing leaks to other users of a pooled connection: 0.5 lets typos such as "amoxyclv" (0.78
+    # against "amoxyclav 625 tablet") or "augmntin" (0.58) through; pg_trgm's default 0.6 would not.
+    # On the two small tables the planner would rather run word_similarity() on every row (2-6 ms)
+    # than read the index (~0.1 ms), so those functions leave it only the index.
+    op.execute(f"""
+    CREATE FUNCTION medicine_names_similar(q text, candidates integer)
+    RETURNS TABLE (id uuid, name_normalized text, score real)
+    LANGUAGE sql STABLE ROWS 100 {_FUZZY}
+    AS $$ SELECT n.id, n.name_normalized, word_similarity(q, n.name_normalized)
+          FROM medicine_names n WHERE q <% n.name_normalized LIMIT candidates $$""")
+    op.execute(f"""
+    CREATE FUNCTION medicine_salt_names_similar(q text) RETURNS TABLE (salt_normalized text, score real)
+    LANGUAGE sql STABLE ROWS 10 {_FUZZY} {_BITMAP_SCANS_ONLY}
+    AS $$ SELECT n.salt_normalized, word_similarity(q, n.salt_normalized)
+          FROM medicine_salt_names n WHERE q <% n.salt_normalized $$""")
+    op.execute(f"""
     CREATE FUNCTION lab_tests_similar(q text) RETURNS TABLE (id uuid, score real)
-    LANGUAGE sql STABLE ROWS 20
-    SET enable_seqscan = off SET enable_indexscan = off SET enable_indexonlyscan = off
+    LANGUAGE sql STABLE ROWS 20 {_FUZZY} {_BITMAP_SCANS_ONLY}
     AS $$ SELECT t.id, word_similarity(q, t.name_normalized)
           FROM lab_tests t WHERE q <% t.name_normalized $$""")
 
@@ -136,6 +147,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute("DROP FUNCTION IF EXISTS lab_tests_similar(text)")
     op.execute("DROP FUNCTION IF EXISTS medicine_salt_names_similar(text)")
+    op.execute("DROP FUNCTION IF EXISTS medicine_names_similar(text, integer)")
     for table in ("lab_test_aliases", "lab_tests", "medicine_salt_names", "medicine_salts", "medicine_names",
                   "medicines"):
         op.execute(f"DROP TABLE IF EXISTS {table}")
