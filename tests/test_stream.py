@@ -202,6 +202,9 @@ async def test_auth_by_query_token_and_refusals(client, auth, settings, people):
     reader = await open_stream(client, params={"access_token": token})
     assert (await reader.next()).data == {"doctor_id": str(doctor["id"])}
     reader.response.close()
+    expired = factories.access_token(settings, "doctor", doctor["id"],
+                                     now=dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=2))
+    assert (await client.get(STREAM, params={"access_token": expired})).status == 401
 
     resp = await client.get(STREAM)
     assert resp.status == 401 and resp.headers["WWW-Authenticate"] == "Bearer"

@@ -137,3 +137,27 @@ async def test_session_endpoints_on_one_process_reach_the_stream_on_another(sett
     finally:
         await a.stop()
         await b.stop()
+
+
+async def test_the_server_never_logs_a_query_string_token(settings, db):
+    """run.py runs without an access log and nothing on the stream's path logs the URL."""
+    import datetime as dt
+    doctor = await factories.make_doctor(db)
+    token = factories.access_token(settings, "doctor", doctor["id"])
+    expired = factories.access_token(settings, "doctor", doctor["id"],
+                                     now=dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=2))
+    server = await start_server(settings, env_overrides={"LOG_LEVEL": "DEBUG"})
+    try:
+        async with aiohttp.ClientSession() as http:
+            resp = await http.get(server.api_url + "/connect/sessions/requests/stream", params={"access_token": token})
+            assert (await SseReader(resp).next()).event == "connected"
+            resp.close()
+            async with http.get(server.api_url + "/connect/sessions/requests/stream",
+                                params={"access_token": expired}) as refused:
+                assert refused.status == 401
+        await asyncio.sleep(0.3)
+        output = server.output()
+        assert "DEBUG" in output  # the log is on, at its most verbose
+        assert token not in output and expired not in output and "access_token" not in output
+    finally:
+        await server.stop()
