@@ -134,8 +134,9 @@ async def test_concurrent_refresh_of_one_token_has_one_winner(client, db):
 
 
 async def test_refresh_validation_and_unknown_tokens(client, db, settings):
-    resp = await client.post(REFRESH, json={})
-    assert resp.status == 422 and (await resp.json())["detail"][0]["loc"] == ["body", "refresh_token"]
+    for body in ({}, {"refresh_token": ""}, {"refresh_token": None}):
+        resp = await client.post(REFRESH, json=body)
+        assert resp.status == 422 and (await resp.json())["detail"][0]["loc"] == ["body", "refresh_token"]
     await _assert_401(await client.post(REFRESH, json={"refresh_token": "garbage"}), "INVALID_TOKEN")
     user = await factories.make_user(db)
     # Correctly signed, but never issued (no row): refused.
