@@ -285,6 +285,11 @@ async def run_server_and_measure(url: str, rounds: int, worst: int) -> None:
 
 # ---------------------------------------------------------------- plans
 
+STEP_LABELS = {
+    "medicines": ["1a name prefix", "1b salt prefix", "2a name contains", "2b salt contains", "3a fuzzy name",
+                  "3b fuzzy salt"],
+    "lab-tests": ["1 prefix (name, code, alias)", "2 name contains", "3 fuzzy name"],
+}
 # One representative query per step (the worst realistic case where there is one).
 EXPLAINED = [
     ("medicines", 0, "do"), ("medicines", 1, "para"), ("medicines", 2, "forte"), ("medicines", 2, "duo tab"),
@@ -293,10 +298,34 @@ EXPLAINED = [
 ]
 
 
+# The bodies of the fuzzy functions of migration 0004, with the settings those functions carry.
+EXPLAINED_FUNCTIONS = [
+    ("medicine_names_similar('amoxyclv', 500)", "SET LOCAL pg_trgm.word_similarity_threshold = 0.5",
+     "SELECT n.id, n.name_normalized, word_similarity($1, n.name_normalized) FROM medicine_names n "
+     "WHERE $1 <% n.name_normalized LIMIT 500", "amoxyclv"),
+    ("medicine_salt_names_similar('paracetmol')",
+     "SET LOCAL pg_trgm.word_similarity_threshold = 0.5; SET LOCAL enable_seqscan = off; "
+     "SET LOCAL enable_indexscan = off; SET LOCAL enable_indexonlyscan = off",
+     "SELECT n.salt_normalized, word_similarity($1, n.salt_normalized) FROM medicine_salt_names n "
+     "WHERE $1 <% n.salt_normalized", "paracetmol"),
+    ("the same without the function's planner settings", "SET LOCAL pg_trgm.word_similarity_threshold = 0.5",
+     "SELECT n.salt_normalized, word_similarity($1, n.salt_normalized) FROM medicine_salt_names n "
+     "WHERE $1 <% n.salt_normalized", "paracetmol"),
+]
+
+
 async def explain(url: str) -> None:
     """EXPLAIN ANALYZE of each search step as the app runs it (nothing found by earlier steps)."""
     conn = await asyncpg.connect(url)
     try:
+        for label, settings, sql, q in EXPLAINED_FUNCTIONS:
+            async with conn.transaction():
+                await conn.execute(settings)
+                for _ in range(3):
+                    await conn.fetch(sql, q)
+                plan = await conn.fetch("EXPLAIN (ANALYZE, COSTS OFF) " + sql, q)
+            print(f"\n--- inside {label}")
+            print("\n".join(row[0] for row in plan))
         for catalog, index, q in EXPLAINED:
             step = (MEDICINE_STEPS if catalog == "medicines" else LAB_TEST_STEPS)[index]
             params = search_params(q) | {"found": [], "limit": 10}
@@ -304,8 +333,7 @@ async def explain(url: str) -> None:
             for _ in range(3):  # warm, as the benchmark's repeated queries are
                 await conn.fetch(step.sql, *args)
             plan = await conn.fetch("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + step.sql, *args)
-            print(f"\n--- {catalog} step {index + 1} of {len(MEDICINE_STEPS if catalog == 'medicines' else LAB_TEST_STEPS)}"
-                  f" q={q!r}")
+            print(f"\n--- {catalog} step {STEP_LABELS[catalog][index]}, q={q!r}")
             print("\n".join(row[0] for row in plan))
     finally:
         await conn.close()

@@ -167,6 +167,7 @@ async def test_demo_catalog_seed_is_idempotent(client, db):
     for _ in range(2):
         async with db.begin() as conn:
             await seed_demo_catalog(conn)
+    assert await scalar(db, "SELECT count(*) FROM medicine_salts") > len(MEDICINES)
     assert await scalar(db, "SELECT count(*) FROM medicines") == len(MEDICINES)
     assert await scalar(db, "SELECT count(*) FROM lab_tests") == len(LAB_TESTS)
     assert await scalar(db, "SELECT count(*) FROM medicines WHERE form = 'other'") == 0
@@ -176,3 +177,14 @@ async def test_demo_catalog_seed_is_idempotent(client, db):
     assert [item["code"] for item in await resp.json()] == ["Z045", "Z044", "Z046"]  # shorter name first
     resp = await client.get("/api/v2/lab-tests/catalog/search", params={"q": "CBC"})
     assert (await resp.json())[0]["name"] == "Complete Blood Count; CBC"
+
+
+async def test_demo_catalog_leaves_an_imported_catalog_alone(settings, db, tmp_path):
+    path = write_csv(tmp_path / "labs.csv", ['"title","parameter","originalPrice","updatedPrice"',
+                                             '"COMPLETE BLOOD COUNT; CBC","20 Parameter(s) Covered","₹240","₹240"'])
+    await import_file(settings.database_url, "lab-tests", str(path), err=io.StringIO())
+    async with db.begin() as conn:
+        await seed_demo_catalog(conn)
+    assert await scalar(db, "SELECT count(*) FROM lab_tests") == 1
+    assert await scalar(db, "SELECT code FROM lab_tests") is None  # not the demo's code
+    assert await scalar(db, "SELECT count(*) FROM medicines") == len(MEDICINES)  # that one was empty
