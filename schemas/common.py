@@ -26,10 +26,10 @@ class Str(fields.String):
 
     def __init__(self, *args: Any, min_len: int | None = None, max_len: int | None = None, **kwargs: Any):
         validators = list(kwargs.pop("validate", []) or [])
+        if kwargs.get("required") and min_len is None:
+            min_len = 1
         if min_len is not None or max_len is not None:
             validators.append(validate.Length(min=min_len, max=max_len))
-        elif kwargs.get("required"):
-            validators.append(validate.Length(min=1))
         super().__init__(*args, validate=validators, **kwargs)
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:

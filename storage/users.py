@@ -31,6 +31,13 @@ async def login_user(conn: AsyncConnection, phone: str, full_name: str | None,
         .on_conflict_do_nothing(index_elements=[users.c.phone]).returning(users))).mappings().first()
     if created is not None:
         return created, True
+    if full_name:
+        # A user who exists without a name (seeded, or created before naming) takes the first one given.
+        named = (await conn.execute(
+            sa.update(users).where(users.c.phone == phone, users.c.full_name.is_(None))
+            .values(full_name=full_name, updated_at=now).returning(users))).mappings().first()
+        if named is not None:
+            return named, False
     existing = (await conn.execute(sa.select(users).where(users.c.phone == phone))).mappings().one()
     return existing, False
 

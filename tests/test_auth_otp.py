@@ -261,3 +261,13 @@ async def test_only_the_local_provider_logs_the_code_and_phones_are_masked(make_
         assert phone not in record.getMessage()
         if record is not line:
             assert code not in record.getMessage()
+
+
+async def test_a_user_without_a_name_takes_the_name_of_its_next_login(client, db):
+    """Seeded demo patients exist before their first login; the first name they give is kept."""
+    from tests.factories import make_user
+    await make_user(db, phone="+919999999999", full_name=None)
+    resp = await client.post(VERIFY, json={"phone": "+919999999999", "code": "123456", "name": "Asha Rao"})
+    assert resp.status == 200
+    [user] = await _rows(db, users, users.c.phone == "+919999999999")
+    assert user["full_name"] == "Asha Rao"
