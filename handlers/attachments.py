@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
+from domain import push_payloads
 from domain.errors import BadRequest, Conflict, NotFound, ValidationFailed
 from domain.files import (
     ATTACHMENT_TYPES, blob_safe_name, check_declared, check_stored, matches_type, normalize_type,
@@ -80,9 +81,9 @@ async def _announce(conn, who: Principal, row: dict, session: dict | None) -> No
     other_role, other_id = (("doctor", session["doctor_id"]) if who.role == "client"
                             else ("client", session["patient_id"]))
     # The filename stays out of the push: it may say more than a lock screen should.
-    await push_after_commit(conn, recipient_role=other_role, recipient_id=other_id, event_type="message.attachment",
-                            title="New attachment", body="You received a file in your consultation",
-                            data={"session_id": str(row["session_id"]), "attachment_id": str(row["id"])})
+    payload = push_payloads.message_attachment(row["session_id"], row["id"], sender_role=who.role,
+                                               sender_name=await files.display_name(conn, who.role, who.id))
+    await push_after_commit(conn, recipient_role=other_role, recipient_id=other_id, **payload.outbox_fields())
 
 
 async def _init(request: web.Request, who: Principal, body: dict[str, Any], scope_type: str,

@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.tables import attachments, recordings, session_reports
+from storage.tables import attachments, doctors, recordings, session_reports, users
 
 Row = dict[str, Any]
 
@@ -180,3 +180,9 @@ async def replace_avatar(conn: AsyncConnection, table: sa.Table, owner_id: uuid.
     await conn.execute(sa.update(table).where(table.c.id == owner_id).values(
         avatar_source="user" if url else "system", avatar_url=url, updated_at=now))
     return before
+
+
+async def display_name(conn: AsyncConnection, role: str, subject_id: uuid.UUID) -> str | None:
+    """A participant's name for push texts."""
+    table = doctors if role == "doctor" else users
+    return (await conn.execute(sa.select(table.c.full_name).where(table.c.id == subject_id))).scalar_one_or_none()

@@ -57,6 +57,8 @@ async def test_session_attachment_two_phase_upload(files_client, db, auth):
     assert len(events) == 1 and events[0]["channel"] == f"session:{session['id']}"
     assert events[0]["data"]["id"] == init["id"] and events[0]["data"]["filename"] == "xray_report.pdf"
     assert [(p["recipient_role"], p["recipient_id"]) for p in pushes] == [("doctor", doctor["id"])]
+    assert pushes[0]["data"]["attachment_id"] == init["id"] and pushes[0]["data"]["sender_role"] == "client"
+    assert pushes[0]["body"] == f"{patient['full_name']} shared a file"  # never the filename
 
     listed = await (await files_client.get(base + "?include_download_url=true",
                                            headers=auth("doctor", doctor["id"]))).json()
