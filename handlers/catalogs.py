@@ -1,14 +1,12 @@
 """Catalogs: medicines and lab-test typeahead search and details (public reference data)."""
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from domain.errors import NotFound
 from gateway import keys
 from gateway.jsonutil import json_response
-from schemas.catalogs import CatalogSearchQuery
+from schemas.catalogs import CatalogSearchQuery, lab_test_detail_out, medicine_detail_out
 from schemas.common import UUID_RE, parse_query, path_uuid
 from storage import catalogs
 
@@ -30,7 +28,7 @@ async def medicine_detail(request: web.Request) -> web.Response:
         row = await catalogs.medicine_detail(conn, path_uuid(request, "medicine_id"))
     if row is None:
         raise NotFound("Medicine not found")
-    return json_response(_medicine_out(row))
+    return json_response(medicine_detail_out(row))
 
 
 @routes.get("/lab-tests/catalog/search")
@@ -47,18 +45,4 @@ async def lab_test_detail(request: web.Request) -> web.Response:
         row = await catalogs.lab_test_detail(conn, path_uuid(request, "test_id"))
     if row is None:
         raise NotFound("Lab test not found")
-    return json_response(_lab_test_out(row))
-
-
-def _medicine_out(row: dict[str, Any]) -> dict[str, Any]:
-    out = {k: v for k, v in row.items() if not k.startswith("review_")}
-    out["reviews"] = {"excellent_pct": row["review_excellent_pct"], "average_pct": row["review_average_pct"],
-                      "poor_pct": row["review_poor_pct"]}
-    return out
-
-
-def _lab_test_out(row: dict[str, Any]) -> dict[str, Any]:
-    out = {k: v for k, v in row.items() if not k.endswith("price_paise")}
-    out["price"] = row["price_paise"]
-    out["original_price"] = row["original_price_paise"]
-    return out
+    return json_response(lab_test_detail_out(row))
