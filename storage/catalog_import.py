@@ -259,10 +259,14 @@ async def _load(conn: AsyncConnection, kind: CatalogKind, stream: TextIO, err: T
 
 async def import_file(database_url: str, kind_name: str, path: str, *, err: TextIO = sys.stderr) -> ImportReport:
     kind = KINDS[kind_name]
-    engine = create_engine(database_url, pool_size=1)
     try:
         # utf-8-sig drops a BOM; newline="" lets the csv module handle CRLF and quoted line breaks.
-        with open(path, encoding="utf-8-sig", newline="") as stream:
+        stream = open(path, encoding="utf-8-sig", newline="")
+    except OSError as exc:
+        raise ImportFailed(f"{path}: {exc.strerror}") from None
+    engine = create_engine(database_url, pool_size=1)
+    try:
+        with stream:
             async with engine.begin() as conn:
                 report = await _load(conn, kind, stream, err)
         async with engine.connect() as conn:
@@ -284,10 +288,13 @@ def run_import(settings: Settings, kind: str, path: str) -> int:
     started = time.monotonic()
     try:
         report = asyncio.run(import_file(settings.database_url, kind, path))
-    except (OSError, UnicodeDecodeError, ImportFailed) as exc:
-        print(f"import failed, nothing loaded: {path}: {exc}", file=sys.stderr)
+    except ImportFailed as exc:
+        print(f"import failed, nothing loaded: {exc}", file=sys.stderr)
         return 1
-    except sa.exc.SQLAlchemyError as exc:
+    except UnicodeDecodeError as exc:
+        print(f"import failed, nothing loaded: {path} is not UTF-8 ({exc.reason})", file=sys.stderr)
+        return 1
+    except (OSError, sa.exc.SQLAlchemyError) as exc:
         print(f"import failed, nothing loaded: database error: {getattr(exc, 'orig', None) or exc}",
               file=sys.stderr)
         return 1
