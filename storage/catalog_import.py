@@ -1,8 +1,15 @@
 """`python run.py import-catalog medicines|lab-tests FILE.csv`: idempotent bulk upsert of a catalog CSV.
 
 Rows are parsed by domain.catalog_rows; bad rows are skipped and reported with their line number on
-stderr. The whole file is loaded in one transaction (all or nothing), in batches of BATCH_SIZE rows,
-each batch one upsert statement. Re-running updates changed rows and never duplicates.
+stderr, with a summary on stdout. The whole file is loaded in one transaction (all or nothing), in
+batches of BATCH_SIZE rows, each batch one `INSERT ... SELECT FROM jsonb_to_recordset ... ON
+CONFLICT` per table. Re-running updates changed rows, rewrites nothing else, never duplicates.
+
+Natural keys: a medicine is (provider, lower-cased name, hash of its composition): the 1mg file
+names ~300 different products alike (other strengths or salts), which stay separate rows; rows that
+repeat name and composition are one product, and the last of them in the file wins. A lab test is
+(provider, lower-cased title). Ids derive from the natural key (uuid5), so they survive re-imports
+and fresh databases. Rows missing from a later file are kept (an import only adds and updates).
 Exit codes: 0 loaded (possibly with skipped rows), 1 unreadable file / wrong header / database error.
 """
 from __future__ import annotations
