@@ -188,3 +188,23 @@ async def test_demo_catalog_leaves_an_imported_catalog_alone(settings, db, tmp_p
     assert await scalar(db, "SELECT count(*) FROM lab_tests") == 1
     assert await scalar(db, "SELECT code FROM lab_tests") is None  # not the demo's code
     assert await scalar(db, "SELECT count(*) FROM medicines") == len(MEDICINES)  # that one was empty
+
+
+async def test_line_numbers_count_physical_lines_and_progress_is_reported(settings, db, tmp_path, monkeypatch):
+    import storage.catalog_import as catalog_import
+
+    monkeypatch.setattr(catalog_import, "PROGRESS_EVERY", 2)
+    path = write_csv(tmp_path / "medicines.csv", [
+        MEDICINE_HEADER,
+        'Azee 500 Tablet,Azithromycin (500mg),"Treatment of Bacterial\r\ninfections",Nausea,Cipla Ltd,41,44,15',
+        '',                                                                   # line 4: blank, ignored
+        'Dolo 650 Tablet,Paracetamol (650mg),Fever,Nausea,Micro Labs Ltd,50,150,0',  # line 5: bad
+        'Crocin Advance Tablet,Paracetamol (500mg),Fever,Nausea,GSK,40,40,20',
+    ])
+    err = io.StringIO()
+    report = await import_file(settings.database_url, "medicines", str(path), err=err)
+    assert "line 5: skipped: average review % 150 is outside 0–100" in err.getvalue()
+    assert "medicines: 2 rows read..." in err.getvalue()
+    assert (report.rows_read, report.bad_rows, report.counts.inserted) == (3, 1, 2)
+    assert await scalar(db, "SELECT uses FROM medicines WHERE name = 'Azee 500 Tablet'") == [
+        "Bacterial infections"]
