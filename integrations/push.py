@@ -39,9 +39,9 @@ def backoff_seconds(attempts: int, base: float, cap: float) -> float:
 
 
 class PushWorker:
-    def __init__(self, app: web.Application, sender: fcm.FcmClient | None, *, batch_size: int = 50,
+    def __init__(self, app: web.Application, sender: fcm.FcmClient | None, *, batch_size: int = 100,
                  max_attempts: int = 6, base_delay: float = 5.0, max_delay: float = 900.0,
-                 lease_seconds: float = 120.0, poll_interval: float = 5.0) -> None:
+                 lease_seconds: float = 120.0, poll_interval: float = 5.0, coalesce_seconds: float = 0.05) -> None:
         self.app = app
         self.sender = sender
         self.batch_size = batch_size
@@ -50,6 +50,7 @@ class PushWorker:
         self.max_delay = max_delay
         self.lease_seconds = lease_seconds
         self.poll_interval = poll_interval
+        self.coalesce_seconds = coalesce_seconds
         self._wakeup = asyncio.Event()
         self._lock = asyncio.Lock()  # one batch at a time per process; settle() waits for it
 
@@ -67,16 +68,22 @@ class PushWorker:
                 raise
             except Exception:
                 log.exception("push worker pass failed")
-            with contextlib.suppress(asyncio.TimeoutError):
+            try:
                 await asyncio.wait_for(self._wakeup.wait(), timeout=self.poll_interval)
+            except asyncio.TimeoutError:
+                continue
+            # Woken by a commit: let a busy moment's pushes gather into one batch.
+            await asyncio.sleep(self.coalesce_seconds)
 
     async def settle(self) -> int:
         """Process batches until nothing is due; the number of rows handled."""
         handled = 0
         async with self._lock:
-            while count := await self._process_batch():
+            while True:
+                count = await self._process_batch()
                 handled += count
-        return handled
+                if count < self.batch_size:
+                    return handled
 
     # --- one batch --------------------------------------------------------------------------
 
