@@ -19,6 +19,7 @@ from domain import doctors as rules
 from gateway import keys
 from gateway.passwords import hash_password
 from storage import wallet
+from storage.demo_catalog import seed_demo_catalog
 from storage.tables import doctors, health_categories, users, wallets
 
 log = logging.getLogger(__name__)
@@ -92,16 +93,7 @@ async def seed_demo_data(engine: AsyncEngine, settings: Settings) -> None:
         await _seed_doctors(conn, password_hash)
         await _seed_categories(conn)
         await _seed_demo_wallets(conn, settings)
-    try:
-        from storage.demo_catalog import seed_demo_catalog  # owns its own idempotency
-    except ModuleNotFoundError as exc:  # TODO: drop this guard once storage/demo_catalog.py has landed
-        if exc.name != "storage.demo_catalog":
-            raise
-        log.warning("storage.demo_catalog not available; demo catalog not seeded")
-        return
-    async with engine.begin() as conn:
-        await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_SEED_LOCK)))
-        await seed_demo_catalog(conn)
+        await seed_demo_catalog(conn)  # fills an empty catalog only
 
 
 async def demo_seed_ctx(app: web.Application) -> AsyncIterator[None]:
