@@ -274,5 +274,6 @@ async def delete_attachment(request: web.Request) -> web.Response:
         row = await _own_attachment(conn, who, attachment_id, lock=True)
         await files.mark_attachment_deleted(conn, attachment_id, request.app[keys.CLOCK].now())
     if row["status"] == "UPLOADED":
-        await blobs.store_of(request.app).soft_delete(row["container"], row["blob_name"])
+        await blobs.quietly(blobs.store_of(request.app).soft_delete(row["container"], row["blob_name"]),
+                            "attachment soft delete")
     return web.Response(status=204)

@@ -51,10 +51,10 @@ async def _upload(request: web.Request) -> web.Response:
     async with transaction(request.app) as conn:
         before = await files.replace_avatar(conn, table, who.id, url=url, now=request.app[keys.CLOCK].now())
     if before is None:
-        await store.delete(AVATARS, blob_name)
+        await blobs.quietly(store.delete(AVATARS, blob_name), "orphan avatar")
         raise NotFound("Account not found")
     if old := _blob_of(before["avatar_url"]):
-        await store.delete(AVATARS, old)
+        await blobs.quietly(store.delete(AVATARS, old), "old avatar")
     return json_response({"avatar_url": url, "avatar_source": "user"})
 
 
@@ -66,7 +66,7 @@ async def _remove(request: web.Request) -> web.Response:
     if before is None:
         raise NotFound("Account not found")
     if old := _blob_of(before["avatar_url"]):
-        await blobs.store_of(request.app).delete(AVATARS, old)
+        await blobs.quietly(blobs.store_of(request.app).delete(AVATARS, old), "old avatar")
     return json_response({"avatar_url": system_avatar_url(who.id, before.get("sex")), "avatar_source": "system"})
 
 

@@ -83,7 +83,7 @@ async def _replace(request: web.Request, kind: str) -> web.Response:
                                             request.app[keys.CLOCK].now())
         await _push(conn, kind, session, row)
     if current.get("pdf_blob"):  # the cached PDF shows what was replaced
-        await blobs.store_of(request.app).delete(PRESCRIPTIONS, current["pdf_blob"])
+        await blobs.quietly(blobs.store_of(request.app).delete(PRESCRIPTIONS, current["pdf_blob"]), "stale PDF")
     return json_response(spec["out"](row))
 
 

@@ -133,5 +133,5 @@ async def delete_report(request: web.Request) -> web.Response:
             raise Forbidden("Only the patient who uploaded a report can delete it", code="NOT_REPORT_OWNER")
         row = await files.mark_report_deleted(conn, report_id, request.app[keys.CLOCK].now())
     if row["verified_size_bytes"] is not None:
-        await blobs.store_of(request.app).soft_delete(REPORTS, row["blob_name"])
+        await blobs.quietly(blobs.store_of(request.app).soft_delete(REPORTS, row["blob_name"]), "report soft delete")
     return json_response({"report_id": row["id"], "status": row["status"], "deleted_at": row["deleted_at"]})

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
+import logging
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterable, AsyncIterator
+from typing import Any, AsyncIterable, AsyncIterator, Awaitable
 
 from aiohttp import web
 
@@ -19,6 +20,7 @@ from domain.files import HEAD_BYTES
 from gateway import keys
 from gateway.clock import Clock
 
+log = logging.getLogger(__name__)
 SESSIONS, REPORTS, PRESCRIPTIONS, AVATARS, RECORDINGS = (
     "sessions", "reports", "prescriptions", "avatars", "recordings")
 CONTAINERS = (SESSIONS, REPORTS, PRESCRIPTIONS, AVATARS, RECORDINGS)
@@ -129,6 +131,14 @@ async def peek(chunks: AsyncIterable[bytes], n: int = HEAD_BYTES) -> tuple[bytes
             yield chunk
 
     return head, replay()
+
+
+async def quietly(action: Awaitable[None], what: str) -> None:
+    """Blob clean-up after a committed change: a failure is logged, the request still succeeds."""
+    try:
+        await action
+    except Exception as exc:  # the database already says what happened; storage catches up later
+        log.warning("blob clean-up failed (%s): %s", what, type(exc).__name__)
 
 
 def create_store(settings: Any, clock: Clock) -> BlobStore:

@@ -268,3 +268,18 @@ async def test_strangers_get_404_on_every_attachment_endpoint(make_files_client,
     # And the owner can still complete: nothing above changed the row.
     assert (await client.post(f"{base}/{init['id']}/complete", headers=p)).status == 200
     assert (await client.get(base)).status == 401
+
+
+async def test_storage_refusing_us_is_a_503(make_files_client, db, auth):
+    from tests.azurite import DEV_KEY, azurite_connection_string
+    wrong_key = azurite_connection_string().replace(DEV_KEY, "A" * 86 + "==")
+    client = await make_files_client("azure", azure_storage_connection_string=wrong_key)
+    patient, _, session, *_ = await session_parties(db)
+    base = f"/api/v2/connect/sessions/{session['id']}/attachments"
+    init = await (await client.post(base, json=_init_body(), headers=auth("client", patient["id"]))).json()
+    assert await put_url(init["upload_url"], PDF_BYTES, init["required_headers"]) == 403
+    resp = await client.post(f"{base}/{init['id']}/complete", headers=auth("client", patient["id"]))
+    assert resp.status == 503 and (await resp.json())["code"] == "STORAGE_UNAVAILABLE"
+    resp = await client.post("/api/v2/attachments", headers=auth("client", patient["id"]),
+                             data=_form(PDF_BYTES, scope_type="PROFILE"))
+    assert resp.status == 503
