@@ -7,6 +7,8 @@ Server → client frames (`{"type", "data", "id"}`, id = bus event id for durabl
 Client → server: `ping`, `typing` {is_typing}, `message.send` (the POST body), `message.delivered` /
 `message.read` {message_ids}, `resume` {last_event_id}.
 
+A message sent on a socket is answered there by its `ack` (which carries the stored message), not
+by its `message.new` echo; the sender's other sockets (other devices) do get the `message.new`.
 Everything arrives through the event bus, so the two participants may sit on different processes.
 Resuming (`?last_event_id=` or a `resume` frame): inside the bus history the missed events are
 replayed; further back (or for a session that is over) the database fills in: the messages since
@@ -21,6 +23,7 @@ close a client that stops answering.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import datetime as dt
 import logging
@@ -54,6 +57,7 @@ DB_REPLAY_LIMIT = 500
 DB_REPLAY_MARGIN = dt.timedelta(seconds=2)  # clock skew between the app and PostgreSQL
 TYPING_INTERVAL = 1.0                         # same-state typing frames relayed at most this often
 SENT_IDS_LIMIT = 10_000
+ACKED_LIMIT = 256
 
 
 @routes.get("/connect/sessions/{session_id:" + UUID_RE + "}/ws")
@@ -95,6 +99,9 @@ class SessionSocket:
         self._pump: asyncio.Task | None = None
         self._closing: asyncio.Task | None = None
         self._typing: tuple[bool | None, float] = (None, 0.0)
+        # client_message_ids acknowledged on this socket: their message.new echo is not sent back
+        # here (the ack carried the message); the sender's other devices still get it.
+        self._acked: collections.deque[str] = collections.deque(maxlen=ACKED_LIMIT)
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -169,6 +176,8 @@ class SessionSocket:
             async for event in sub:
                 if event.type == "typing" and event.data.get("from") == self.party:
                     continue  # our own typing indicator
+                if event.type == "message.new" and self._is_own_ack(event.data):
+                    continue
                 if event.id:
                     if event.id in self.sent_ids:
                         continue  # already sent before a `resume` restarted the subscription
@@ -192,6 +201,15 @@ class SessionSocket:
         for row in rows:
             await self._send("message.new", message_out(row), start_id)
         await self._send("video.permission", permission_out(session), start_id)
+
+    def _is_own_ack(self, message: dict[str, Any]) -> bool:
+        if message.get("sender_id") != str(self.who.id):
+            return False
+        try:
+            self._acked.remove(message.get("client_message_id"))
+        except ValueError:
+            return False
+        return True
 
     # --- client → server ----------------------------------------------------------------------
 
@@ -237,6 +255,8 @@ class SessionSocket:
                                                         lock=True)
                 row, created = await message_store.post(conn, session, role=self.who.role, sender_id=self.who.id,
                                                         body=body, now=self.app[keys.CLOCK].now())
+            if created:
+                self._acked.append(str(row["client_message_id"]))
             await self._send("ack", {"ref": f.ref, "status": 201 if created else 200, "message": message_out(row)})
         elif f.type in ("message.delivered", "message.read"):
             body = load(ReceiptBody(), f.data, "data")

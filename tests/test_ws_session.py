@@ -121,6 +121,9 @@ async def test_messages_and_receipts_flow_between_participants(client, db, auth,
     assert reply["sender_role"] == "doctor" and reply["content"] == "Over the socket"
     got = await recv_type(p_ws, "message.new")
     assert got["data"]["id"] == reply["id"]
+    await d_ws.send_json({"type": "ping", "id": "fence-d"})
+    while (frame := await recv(d_ws))["type"] != "pong":  # the ack was the sender's copy: no echo
+        assert not (frame["type"] == "message.new" and frame["data"]["id"] == reply["id"])
     await d_ws.send_json({"type": "message.send", "id": "r-1-again", "data": body})  # a retry
     again = await recv_type(d_ws, "ack")
     assert again["data"]["status"] == 200 and again["data"]["message"]["id"] == reply["id"]
