@@ -86,6 +86,12 @@ async def prepare_database(pairs: int) -> tuple[str, list[tuple[uuid.UUID, uuid.
     return url, rows
 
 
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -214,11 +220,13 @@ async def run(args: argparse.Namespace) -> None:
             print(f"connected {2 * len(sockets)} sockets in {connect_s:.1f} s; sending for {args.duration:.0f} s "
                   f"at {args.rate:.0f} msg/s via {args.via} ...", flush=True)
             t1 = time.perf_counter()
+            cpu_before = [cpu_seconds(s.pid) for s in servers]
             sent = await send_load(http, servers, sockets, stats, rate=args.rate, duration=args.duration, via=args.via)
             send_s = time.perf_counter() - t1
             deadline = time.perf_counter() + 10
             while len(stats.latencies) < sent and time.perf_counter() < deadline:
                 await asyncio.sleep(0.1)
+            cpu_used = [cpu_seconds(s.pid) - before for s, before in zip(servers, cpu_before)]
             for p_ws, d_ws, *_ in sockets:
                 await p_ws.close()
                 await d_ws.close()
@@ -237,6 +245,8 @@ async def run(args: argparse.Namespace) -> None:
             acks = stats.ack_latencies
             print(f"latency send→ack         p50 {pct(acks, 50):.1f} ms  p90 {pct(acks, 90):.1f} ms  "
                   f"p99 {pct(acks, 99):.1f} ms  (stored and committed; ws mode only)")
+        print(f"server CPU               A {cpu_used[0]:.1f} s, B {cpu_used[1]:.1f} s during the run: "
+              f"{sum(cpu_used) / max(1, sent) * 1000:.2f} ms per message for both processes together")
         for name, before, after, count in zip("AB", rss_before, rss_after, held):
             per = (after - before) / count if count else 0
             print(f"server {name} RSS            {before / 1024:.0f} MB idle → {after / 1024:.0f} MB with {count} sockets "

@@ -36,13 +36,26 @@ async def _find(conn: AsyncConnection, session_id: uuid.UUID, sender_id: uuid.UU
     return dict(row) if row else None
 
 
-def _name_of(role: str, subject_id: uuid.UUID):
+def _name_of(role: str, subject_id: Any):
     table = users if role == "client" else doctors
     return sa.select(table.c.full_name).where(table.c.id == subject_id).scalar_subquery()
 
 
 async def participant_name(conn: AsyncConnection, role: str, subject_id: uuid.UUID) -> str | None:
     return await conn.scalar(sa.select(_name_of(role, subject_id)))
+
+
+def _insert_statement(role: str):
+    """The send's INSERT, built once per sender role (building it per call costs more than running it)."""
+    return (
+        pg_insert(M).values({c: sa.bindparam(f"v_{c}") for c in (
+            "session_id", "sender_id", "sender_role", "client_message_id", "content_type", "content", "created_at")})
+        .on_conflict_do_nothing(index_elements=[M.c.session_id, M.c.sender_id, M.c.client_message_id])
+        .returning(M, _name_of(role, sa.bindparam("v_sender_id")).label("sender_name"))
+    )
+
+
+_INSERT = {role: _insert_statement(role) for role in ("client", "doctor")}
 
 
 async def _original(conn: AsyncConnection, session_id: uuid.UUID, sender_id: uuid.UUID,
@@ -76,13 +89,11 @@ async def post(conn: AsyncConnection, session: dict[str, Any], *, role: str, sen
             if existing := await _original(conn, session["id"], sender_id, body, content):
                 return existing, False
             raise
-    row = (await conn.execute(
-        pg_insert(M).values(session_id=session["id"], sender_id=sender_id, sender_role=rules.party(role),
-                            client_message_id=body["client_message_id"], content_type=content_type,
-                            content=content, created_at=now)
-        .on_conflict_do_nothing(index_elements=[M.c.session_id, M.c.sender_id, M.c.client_message_id])
-        .returning(M, _name_of(role, sender_id).label("sender_name"))
-    )).mappings().first()
+    row = (await conn.execute(_INSERT[role], {
+        "v_session_id": session["id"], "v_sender_id": sender_id, "v_sender_role": rules.party(role),
+        "v_client_message_id": body["client_message_id"], "v_content_type": content_type, "v_content": content,
+        "v_created_at": now,
+    })).mappings().first()
     if row is None:  # a retry (or a concurrent duplicate that committed first)
         existing = await _original(conn, session["id"], sender_id, body, content)
         assert existing is not None
