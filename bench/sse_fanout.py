@@ -97,6 +97,19 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_of(names: tuple[str, ...]) -> float:
+    """CPU seconds of every process whose command name starts with one of `names`."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().startswith(names):
+                    total += cpu_seconds(int(entry.name))
+            except OSError:
+                pass
+    return total
+
+
 def machine_busy() -> tuple[int, int]:
     values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     idle = values[3] + values[4]
@@ -243,26 +256,33 @@ async def run(args: argparse.Namespace) -> None:
             t0 = time.perf_counter()
             home, tasks = await open_streams(http, servers, settings, doctor_ids, stats, args.concurrency)
             connect_s = time.perf_counter() - t0
-            await asyncio.sleep(2.0)
+            await asyncio.sleep(1.0)
+            idle_cpu = [cpu_seconds(s.pid) for s in servers]
+            await asyncio.sleep(3.0)
+            idle_cpu = [(cpu_seconds(s.pid) - before) / 3.0 * 100 for s, before in zip(servers, idle_cpu)]
             held = [int(await gauge(http, s, "allign_sse_connections")) for s in servers]
             rss_idle = [rss_kb(s.pid) for s in servers]
             per_stream = [(after - before) / max(1, n) for before, after, n in zip(rss_before, rss_idle, held)]
             print(f"streams held: A={held[0]} B={held[1]} (opened in {connect_s:.1f} s)")
             print(f"server RSS idle: A {rss_before[0] / 1024:.0f} → {rss_idle[0] / 1024:.0f} MB, "
                   f"B {rss_before[1] / 1024:.0f} → {rss_idle[1] / 1024:.0f} MB; "
-                  f"per idle stream: A {per_stream[0]:.1f} KB, B {per_stream[1]:.1f} KB")
+                  f"per idle stream: A {per_stream[0]:.1f} KB, B {per_stream[1]:.1f} KB; "
+                  f"idle CPU: A {idle_cpu[0]:.1f}%, B {idle_cpu[1]:.1f}%")
 
             gc.collect()
             mode = "outbox rows written directly" if args.direct else "POST /connect/sessions via the other process"
             print(f"load: {args.rate:.0f} requests/s for {args.duration:.0f} s ({mode}) ...", flush=True)
-            cpu_before = [cpu_seconds(s.pid) for s in servers] + [time.process_time()]
+            cpu_before = [cpu_seconds(s.pid) for s in servers] + [time.process_time(), cpu_of(("postgres",)),
+                                                                  cpu_of(("redis-server",))]
             busy_before = machine_busy()
             t1 = time.perf_counter()
             sent = await send_requests(http, servers, settings, doctor_ids, patient_ids, home, stats,
                                        rate=args.rate, duration=args.duration, direct_dsn=url if args.direct else None)
             send_s = time.perf_counter() - t1
             cpu_used = [after - before for before, after in
-                        zip(cpu_before, [cpu_seconds(s.pid) for s in servers] + [time.process_time()])]
+                        zip(cpu_before, [cpu_seconds(s.pid) for s in servers] + [time.process_time(),
+                                                                                 cpu_of(("postgres",)),
+                                                                                 cpu_of(("redis-server",))])]
             busy_after = machine_busy()
             busy = (busy_after[0] - busy_before[0]) / max(1, busy_after[1] - busy_before[1]) * 100
             try:
@@ -278,7 +298,8 @@ async def run(args: argparse.Namespace) -> None:
                 print(f"latency request → event: p50 {pct(lat, 50):.1f} ms  p90 {pct(lat, 90):.1f} ms  "
                       f"p99 {pct(lat, 99):.1f} ms  max {max(lat) * 1000:.1f} ms")
             print(f"CPU during load ({os.cpu_count()} cores, {busy:.0f}% busy): server A {cpu_used[0] / send_s * 100:.0f}%, "
-                  f"B {cpu_used[1] / send_s * 100:.0f}%, load generator {cpu_used[2] / send_s * 100:.0f}% "
+                  f"B {cpu_used[1] / send_s * 100:.0f}%, load generator {cpu_used[2] / send_s * 100:.0f}%, "
+                  f"PostgreSQL {cpu_used[3] / send_s * 100:.0f}%, Redis {cpu_used[4] / send_s * 100:.0f}% "
                   f"(= {sum(cpu_used[:2]) / max(1, sent) * 1000:.2f} ms server CPU per request)")
             print(f"server RSS after load: A {rss_loaded[0] / 1024:.0f} MB, B {rss_loaded[1] / 1024:.0f} MB")
     finally:

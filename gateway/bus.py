@@ -42,7 +42,6 @@ from __future__ import annotations
 import logging
 from typing import Any, AsyncIterator
 
-import sqlalchemy as sa
 from aiohttp import web
 from redis.exceptions import RedisError
 
@@ -61,7 +60,7 @@ log = logging.getLogger(__name__)
 OUTBOX_RETENTION = 3600.0  # seconds a published event stays replayable from PostgreSQL
 
 __all__ = ["EventBus", "Event", "Subscription", "SubscriptionClosed", "SlowConsumer", "SLOW_CONSUMER",
-           "SHUTDOWN", "parse_event_id", "bus_ctx", "OUTBOX_RETENTION"]
+           "SHUTDOWN", "CLOSED", "parse_event_id", "bus_ctx", "OUTBOX_RETENTION", "ConnectionRegistry"]
 
 
 class EventBus:
@@ -154,13 +153,11 @@ class EventBus:
             sub.close(reason)
 
     async def prune_outbox(self, older_than: float | None = None) -> int:
-        """Delete published outbox rows older than `older_than` seconds (default: the retention)."""
-        seconds = self.relay.retention if older_than is None else older_than
-        async with self._engine.begin() as conn:
-            result = await conn.execute(sa.text(
-                "DELETE FROM event_outbox WHERE published_at < now() - make_interval(secs => :s)"),
-                {"s": float(seconds)})
-        return result.rowcount
+        """Delete published outbox rows older than `older_than` seconds (default: the retention);
+        the relay leader does this every minute."""
+        async with self._engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            return await self.relay.prune(raw.driver_connection, older_than)
 
 
 async def bus_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -185,5 +182,3 @@ async def bus_ctx(app: web.Application) -> AsyncIterator[None]:
         await registry.stop()
         await bus.stop()
 
-
-__all__ += ["CLOSED", "ConnectionRegistry"]

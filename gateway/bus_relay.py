@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 RELAY_LOCK = 0x416C6C69676E4276   # advisory lock key of the relay leader ("AllignBv")
 NOTIFY_CHANNEL = "event_outbox"    # see migration 0005
 PRUNE_EVERY = 60.0
+QUERY_TIMEOUT = 15.0  # a relay query that hangs (dead database host) ends the leadership; another takes over
 
 _ASSIGN = """
 WITH numbered AS (
@@ -122,7 +123,8 @@ class OutboxRelay:
         while True:
             conn: asyncpg.Connection | None = None
             try:
-                conn = await asyncpg.connect(self._dsn)
+                conn = await asyncpg.connect(self._dsn, server_settings={
+                    "application_name": "allign-event-relay", "statement_timeout": "0"})
                 await conn.execute("SELECT pg_advisory_lock($1)", RELAY_LOCK)  # waits while another leads
                 await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
                 self.is_leader = True
@@ -170,16 +172,16 @@ class OutboxRelay:
         rows: list[asyncpg.Record] = []
         from_leftover = self._leftover
         if from_leftover:
-            rows = await conn.fetch(_LEFTOVER, self.batch)
+            rows = await conn.fetch(_LEFTOVER, self.batch, timeout=QUERY_TIMEOUT)
         if not rows:
             from_leftover = False
-            rows = sorted(await conn.fetch(_ASSIGN, self.batch), key=lambda r: r["event_id"])
+            rows = sorted(await conn.fetch(_ASSIGN, self.batch, timeout=QUERY_TIMEOUT), key=lambda r: r["event_id"])
         if not rows:
             self._leftover = False
             return 0
         self._leftover = True  # until published and marked
         await self._publish(rows)
-        await conn.execute(_MARK, [r["id"] for r in rows])
+        await conn.execute(_MARK, [r["id"] for r in rows], timeout=QUERY_TIMEOUT)
         self._leftover = from_leftover and len(rows) >= self.batch
         return len(rows)
 
@@ -201,7 +203,7 @@ class OutboxRelay:
         retention = self.retention if older_than is None else older_than
         total = 0
         while True:
-            status = await conn.execute(_PRUNE, float(retention), 10_000)
+            status = await conn.execute(_PRUNE, float(retention), 10_000, timeout=QUERY_TIMEOUT * 4)
             deleted = int(status.split()[-1])
             total += deleted
             if deleted < 10_000:
