@@ -200,7 +200,8 @@ async def push_ctx(app: web.Application) -> AsyncIterator[None]:
     if settings.fcm_credentials_file:
         sender = fcm.FcmClient(settings.fcm_credentials_file, send_url=settings.fcm_send_url)
     else:
-        log.info("FCM_CREDENTIALS_FILE not set: pushes are logged, not sent")
+        level = logging.WARNING if settings.is_production else logging.INFO
+        log.log(level, "FCM_CREDENTIALS_FILE not set: pushes are logged, not sent")
     worker = PushWorker(app, sender)
     app[keys.PUSH] = worker
     task = asyncio.create_task(worker.run(), name="push-worker")
