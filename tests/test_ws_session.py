@@ -311,3 +311,16 @@ async def test_unanswered_heartbeat_closes_and_metrics_count(make_client, auth, 
     assert "allign_ws_connections 1.0" in text_metrics
     await lively.close()
     await reader
+
+
+async def test_video_permission_changes_reach_the_other_party(client, auth, pair):
+    patient, doctor, session = pair
+    p_ws = await client.ws_connect(ws_path(session), headers=auth("client", patient["id"]))
+    resp = await client.post(f"/api/v2/connect/sessions/{session['id']}/video-permission/allow",
+                             headers=auth("doctor", doctor["id"]))
+    assert resp.status == 200
+    frame = await recv_type(p_ws, "video.permission")
+    assert frame["id"].isdigit()
+    assert frame["data"]["video_permission_state"] == "ALLOWED_BY_DOCTOR"
+    assert frame["data"]["consent_round"] == 1 and frame["data"]["changed_by"] == "doctor"
+    await p_ws.close()
