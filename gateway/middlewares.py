@@ -7,6 +7,7 @@ import uuid
 
 from aiohttp import web
 from marshmallow import ValidationError
+from sqlalchemy.exc import DBAPIError
 
 from domain.errors import ApiError, ValidationFailed
 from gateway import keys
@@ -84,6 +85,14 @@ async def error_middleware(request: web.Request, handler):
             headers.setdefault("WWW-Authenticate", "Bearer")
         detail = exc.reason if exc.status != 413 else "Request body too large"
         return error_response(exc.status, detail, _HTTP_CODES.get(exc.status, "HTTP_ERROR"), headers or None)
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            log.exception("database error request_id=%s %s %s", request.get(REQUEST_ID), request.method,
+                          request.rel_url.path)
+            return error_response(500, "Internal server error", "INTERNAL_ERROR")
+        log.warning("database connection lost request_id=%s", request.get(REQUEST_ID))
+        return error_response(503, "Database temporarily unavailable", "DATABASE_UNAVAILABLE",
+                              {"Retry-After": "1"})
     except Exception:
         log.exception("unhandled error request_id=%s %s %s", request.get(REQUEST_ID), request.method,
                       request.rel_url.path)

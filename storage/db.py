@@ -20,7 +20,8 @@ def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
         async_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        # No pre-ping: it costs a round trip per checkout. A connection found dead is invalidated
+        # (with the rest of the pool) and the request answers 503; the next one reconnects.
         pool_recycle=1800,
         # jsonb columns accept UUIDs and datetimes as the API writes them (ISO, Z).
         json_serializer=dumps_str,

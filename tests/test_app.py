@@ -76,3 +76,24 @@ def test_production_start_exits_with_one_line(tmp_path):
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "JWT_SECRET" in lines[0]
+
+
+async def test_lost_database_connections_answer_503_then_recover(client, db):
+    """A database restart kills pooled connections: the request that finds one dead gets 503, not
+    500, and the next request works on a fresh connection."""
+    import sqlalchemy as sa
+    assert (await client.get("/readyz")).status == 200
+    app = client.server.app
+    from gateway import keys
+    async with app[keys.DB].connect() as conn:
+        pid = await conn.scalar(sa.text("SELECT pg_backend_pid()"))
+    async with db.connect() as admin:
+        await admin.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    statuses = []
+    for _ in range(3):
+        resp = await client.get("/api/v2/doctors/all_doctors_list")
+        statuses.append(resp.status)
+        if resp.status == 503:
+            body = await resp.json()
+            assert body["code"] == "DATABASE_UNAVAILABLE" and resp.headers["Retry-After"] == "1"
+    assert statuses == [503, 200, 200]
