@@ -15,7 +15,8 @@ Consumer API (websocket, SSE):
             ...
 
 yields first the history after `after` (if given), then live events, in id order, without gaps or
-duplicates at the switch-over. `sub.recovered` is False when `after` lies outside the history
+duplicates at the switch-over (`await sub.get(timeout)` is the same with a timeout: None = time to
+ping). `sub.recovered` is False when `after` lies outside the history
 window (or is not an id this bus issued): the subscription then starts at the current tip and the
 consumer must resynchronise (the doctor's SSE stream sends its snapshot again). A consumer that does
 not drain its queue (`send_queue_size`) raises SlowConsumer ("slow_consumer"); at shutdown the
