@@ -108,6 +108,19 @@ async def test_resume_after_an_id_replays_history_then_switches_to_live(client):
     assert [e.id for e in got[:3]] == [e.id for e in seen[2:]]
 
 
+async def test_a_long_replay_goes_page_by_page_through_a_small_queue_then_live(client):
+    app, ch = client.server.app, channel()
+    async with app[keys.BUS].subscribe(ch) as first:
+        await emit(app, ch, *[("n", {"n": n}) for n in range(11)])
+        seen = await take(first, 11)
+    async with app[keys.BUS].subscribe(ch, after=seen[0].id, queue_size=3) as sub:
+        await emit(app, ch, ("n", {"n": 11}))  # arrives live while history is still being paged
+        got = await take(sub, 11)
+        await nothing_more(sub)
+    assert [e.data["n"] for e in got] == list(range(1, 12))
+    assert sub.close_reason == "closed"  # never cut off as slow: paging waits for the consumer
+
+
 async def test_rolled_back_transaction_never_produces_an_event(client, db):
     app, ch = client.server.app, channel()
     async with app[keys.BUS].subscribe(ch) as sub:
