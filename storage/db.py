@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import orjson
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from gateway.jsonutil import dumps_str
@@ -15,9 +16,19 @@ def async_url(url: str) -> str:
     return url
 
 
+def _connect_args(url: str) -> dict:
+    """asyncpg tries SSL first by default: a wasted round trip per new connection on loopback.
+    Remote databases keep the default unless the URL says otherwise (`?ssl=require`)."""
+    parsed = make_url(async_url(url))
+    if parsed.host in ("127.0.0.1", "localhost", "::1") and "ssl" not in parsed.query and "sslmode" not in parsed.query:
+        return {"ssl": False}
+    return {}
+
+
 def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
     return create_async_engine(
         async_url(url),
+        connect_args=_connect_args(url),
         pool_size=pool_size,
         max_overflow=pool_size,
         # No pre-ping: it costs a round trip per checkout. A connection found dead is invalidated

@@ -18,6 +18,8 @@ event_outbox = sa.Table(
     sa.Column("data", JSONB, nullable=False),
     created_at(),
     sa.Column("published_at", sa.DateTime(timezone=True)),
+    # Assigned by the relay at publish time (migration 0005), so ids follow commit order per channel.
+    sa.Column("event_id", sa.BigInteger),
 )
 
 notifications = sa.Table(
