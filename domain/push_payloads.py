@@ -118,6 +118,23 @@ def video_permission(session_id: uuid.UUID, *, state: str, consent_round: int, a
                             patient_video_enabled=str(state == "VIDEO_ON").lower()))
 
 
+# --- clinical records and reports ---------------------------------------------------------
+
+def prescription_ready(session_id: uuid.UUID, prescription_id: uuid.UUID) -> PushPayload:
+    return PushPayload("prescription.ready", "Prescription ready", "Your doctor has shared a prescription",
+                       _ids(type="prescription.ready", session_id=session_id, prescription_id=prescription_id))
+
+
+def labtests_recommended(session_id: uuid.UUID, lab_tests_id: uuid.UUID) -> PushPayload:
+    return PushPayload("labtests.recommended", "Lab tests recommended", "Your doctor has recommended lab tests",
+                       _ids(type="labtests.recommended", session_id=session_id, lab_tests_id=lab_tests_id))
+
+
+def report_uploaded(session_id: uuid.UUID, report_id: uuid.UUID) -> PushPayload:
+    return PushPayload("report.uploaded", "New report", "Your patient uploaded a report",
+                       _ids(type="report.uploaded", session_id=session_id, report_id=report_id))
+
+
 # --- the wire -----------------------------------------------------------------------------
 
 def fcm_data(event_type: str, data: dict[str, Any] | None, notification_id: uuid.UUID | str) -> dict[str, str]:

@@ -22,6 +22,7 @@ from schemas.clinical import LabTestsIn, PrescriptionIn, lab_tests_out, prescrip
 from schemas.common import UUID_RE, parse_body, path_uuid
 from storage import blobs, clinical
 from storage.blobs import PRESCRIPTIONS, READ_URL_TTL
+from domain import push_payloads
 from storage.events import push_after_commit
 from storage.session_access import session_for_participant
 
@@ -31,12 +32,10 @@ WRITABLE_STATES = ("ONGOING", "ENDED")
 INDIA = ZoneInfo("Asia/Kolkata")
 KINDS = {
     "prescription": {"schema": PrescriptionIn, "items": "medications", "out": prescription_out,
-                     "event": "prescription.ready", "title": "Prescription ready",
-                     "body": "Your doctor has shared a prescription", "missing": "PRESCRIPTION_NOT_FOUND",
+                     "push": push_payloads.prescription_ready, "missing": "PRESCRIPTION_NOT_FOUND",
                      "exists": "PRESCRIPTION_EXISTS"},
     "lab_tests": {"schema": LabTestsIn, "items": "recommendations", "out": lab_tests_out,
-                  "event": "labtests.recommended", "title": "Lab tests recommended",
-                  "body": "Your doctor has recommended lab tests", "missing": "LAB_TESTS_NOT_FOUND",
+                  "push": push_payloads.labtests_recommended, "missing": "LAB_TESTS_NOT_FOUND",
                   "exists": "LAB_TESTS_EXIST"},
 }
 
@@ -48,10 +47,9 @@ def _require_writable(session: dict) -> None:
 
 
 async def _push(conn, kind: str, session: dict, record: dict) -> None:
-    spec = KINDS[kind]
+    payload = KINDS[kind]["push"](session["id"], record["id"])
     await push_after_commit(conn, recipient_role="client", recipient_id=session["patient_id"],
-                            event_type=spec["event"], title=spec["title"], body=spec["body"],
-                            data={"session_id": str(session["id"]), f"{kind}_id": str(record["id"])})
+                            **payload.outbox_fields())
 
 
 async def _create(request: web.Request, kind: str) -> web.Response:

@@ -16,6 +16,7 @@ from schemas.common import UUID_RE, page, parse_query, path_uuid
 from schemas.files import DownloadListQuery, ReportInitQuery, report_detail, report_item
 from storage import blobs, files
 from storage.blobs import REPORTS
+from domain import push_payloads
 from storage.events import push_after_commit
 from storage.session_access import session_for_participant
 
@@ -79,10 +80,8 @@ async def complete_report(request: web.Request) -> web.Response:
                          head=info.head, max_bytes=REPORT_MAX_BYTES)
             row = await files.mark_report_uploaded(conn, report_id, size=info.size, mime_type=row["mime_type"],
                                                    now=request.app[keys.CLOCK].now())
-            await push_after_commit(
-                conn, recipient_role="doctor", recipient_id=session["doctor_id"], event_type="report.uploaded",
-                title="New report", body="Your patient uploaded a report",
-                data={"session_id": str(session_id), "report_id": str(report_id)})
+            await push_after_commit(conn, recipient_role="doctor", recipient_id=session["doctor_id"],
+                                    **push_payloads.report_uploaded(session_id, report_id).outbox_fields())
     return json_response({"report_id": row["id"], "status": row["status"],
                           "verified_size_bytes": row["verified_size_bytes"],
                           "verified_mime_type": row["verified_mime_type"]})
