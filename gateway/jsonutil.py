@@ -9,10 +9,14 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-_OPTIONS = orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z | orjson.OPT_SERIALIZE_NUMPY
+# orjson would keep a non-UTC offset (+05:30) as is; the contract wants UTC with Z, so datetimes
+# pass through to `_default`, which converts them.
+_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME
 
 
 def _default(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return isoformat(value)
     if isinstance(value, decimal.Decimal):
         return float(value)
     if isinstance(value, uuid.UUID):  # asyncpg returns its own UUID subclass, which orjson refuses

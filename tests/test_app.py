@@ -104,3 +104,72 @@ async def test_lost_database_connections_answer_503_then_recover(client, db):
             body = await resp.json()
             assert body["code"] == "DATABASE_UNAVAILABLE" and resp.headers["Retry-After"] == "1"
     assert statuses == [503, 200, 200]
+
+
+BODY_ROUTE = "/api/v2/auth/request-otp"
+
+
+async def test_malformed_json_is_422_with_a_location(client):
+    resp = await client.post(BODY_ROUTE, data=b'{"phone": ', headers={"Content-Type": "application/json"})
+    assert resp.status == 422
+    body = await resp.json()
+    assert body["code"] == "VALIDATION_ERROR"
+    [error] = body["detail"]
+    assert error["loc"][0] == "body" and error["type"] == "json_invalid"
+
+
+async def test_body_must_be_an_object(client):
+    resp = await client.post(BODY_ROUTE, json=["+919999999999"])
+    assert resp.status == 422
+    assert (await resp.json())["detail"][0]["loc"] == ["body"]
+
+
+async def test_wrong_content_type_is_415(client):
+    resp = await client.post(BODY_ROUTE, data=b"phone=+919999999999",
+                             headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert resp.status == 415
+    assert (await resp.json())["code"] == "UNSUPPORTED_MEDIA_TYPE"
+
+
+async def test_oversized_body_is_413_in_contract_shape(make_client):
+    client = await make_client(max_body_bytes=1024)
+    resp = await client.post(BODY_ROUTE, data=b'{"phone": "' + b"9" * 4096 + b'"}',
+                             headers={"Content-Type": "application/json"})
+    assert resp.status == 413
+    assert (await resp.json()) == {"detail": "Request body too large", "code": "PAYLOAD_TOO_LARGE"}
+
+
+async def test_missing_required_field_is_422_per_field(client):
+    resp = await client.post(BODY_ROUTE, json={"platform": "android"})
+    assert resp.status == 422
+    detail = (await resp.json())["detail"]
+    assert {"loc": ["body", "phone"], "msg": "Missing data for required field.", "type": "missing"} in detail
+
+
+async def test_unexpected_exception_is_a_generic_500_with_the_traceback_only_in_the_log(
+        aiohttp_client, settings, db, caplog):
+    from gateway.app import create_app
+
+    async def boom(request):
+        raise RuntimeError("secret internal detail")
+
+    app = create_app(settings)
+    app.router.add_get("/api/v2/boom", boom)
+    client = await aiohttp_client(app)
+    resp = await client.get("/api/v2/boom", headers={"X-Request-ID": "req-42"})
+    assert resp.status == 500
+    assert resp.headers["X-Request-ID"] == "req-42"
+    body = await resp.json()
+    assert body == {"detail": "Internal server error", "code": "INTERNAL_ERROR"}
+    assert "secret internal detail" not in await resp.text()
+    logged = [r for r in caplog.records if r.name == "allign.http" and "req-42" in r.getMessage()]
+    assert logged and logged[0].exc_info and "secret internal detail" in str(logged[0].exc_info[1])
+
+
+async def test_datetimes_are_utc_with_z():
+    import datetime as dt
+
+    from gateway.jsonutil import dumps
+    ist = dt.timezone(dt.timedelta(hours=5, minutes=30))
+    value = {"at": dt.datetime(2026, 2, 8, 6, 42, 26, tzinfo=ist), "naive": dt.datetime(2026, 2, 8, 1, 12, 26)}
+    assert dumps(value) == b'{"at":"2026-02-08T01:12:26Z","naive":"2026-02-08T01:12:26Z"}'
