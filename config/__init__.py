@@ -12,6 +12,9 @@ from typing import Mapping
 LOCAL_JWT_SECRET = "local-development-secret-do-not-use-in-production"
 LOCAL_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/allign"
 LOCAL_REDIS_URL = "redis://127.0.0.1:6379/0"
+# Local mode only (never test or production): a patient and an admin to log in with at once.
+LOCAL_OTP_TEST_NUMBERS = "+919999999999:123456"
+LOCAL_ADMIN = ("admin", "allign-local-admin")
 
 
 class ConfigError(RuntimeError):
@@ -124,6 +127,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     jwt_secret = need("JWT_SECRET", LOCAL_JWT_SECRET)
     if production and len(jwt_secret) < 32:
         raise ConfigError("JWT_SECRET must be at least 32 characters in production")
+    local = mode == "local"
     origins = tuple(o.strip() for o in get("WS_ALLOWED_ORIGINS").split(",") if o.strip())
     return Settings(
         env=mode,
@@ -135,14 +139,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         redis_url=need("REDIS_URL", LOCAL_REDIS_URL),
         redis_prefix=get("REDIS_PREFIX", "allign:"),
         jwt_secret=jwt_secret,
-        otp_test_numbers=_test_numbers(get("OTP_TEST_NUMBERS")),
+        otp_test_numbers=_test_numbers(env.get("OTP_TEST_NUMBERS", LOCAL_OTP_TEST_NUMBERS if local else "")),
         otp_rate_per_phone=integer("OTP_RATE_PER_PHONE", 5),
         otp_rate_per_ip=integer("OTP_RATE_PER_IP", 20),
         sms_provider=get("SMS_PROVIDER", "http" if production else "local"),
         sms_http_url=get("SMS_HTTP_URL"),
         sms_http_token=get("SMS_HTTP_TOKEN"),
-        admin_bootstrap_username=get("ADMIN_BOOTSTRAP_USERNAME"),
-        admin_bootstrap_password=get("ADMIN_BOOTSTRAP_PASSWORD"),
+        admin_bootstrap_username=get("ADMIN_BOOTSTRAP_USERNAME", LOCAL_ADMIN[0] if local else ""),
+        admin_bootstrap_password=get("ADMIN_BOOTSTRAP_PASSWORD", LOCAL_ADMIN[1] if local else ""),
         max_body_bytes=integer("MAX_BODY_BYTES", 1024 * 1024),
         session_request_ttl=integer("SESSION_REQUEST_TTL", 30 * 60),
         ws_allowed_origins=origins,

@@ -14,7 +14,7 @@ from aiohttp import web
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from config import Settings
+from config import LOCAL_ADMIN, Settings
 from domain import doctors as rules
 from gateway import keys
 from gateway.passwords import hash_password
@@ -113,7 +113,10 @@ def login_help(settings: Settings) -> list[str]:
     else:
         lines.append("patient login: POST /api/v2/auth/request-otp; the code is written to this log")
     if settings.admin_bootstrap_username:
-        lines.append(f"admin login: {settings.admin_bootstrap_username} / (ADMIN_BOOTSTRAP_PASSWORD)")
+        # The built-in local admin's password is no secret; a configured one is never printed.
+        local_default = (settings.admin_bootstrap_username, settings.admin_bootstrap_password) == LOCAL_ADMIN
+        shown = settings.admin_bootstrap_password if local_default else "(ADMIN_BOOTSTRAP_PASSWORD)"
+        lines.append(f"admin login: POST /api/v2/admin/auth/login with {settings.admin_bootstrap_username} / {shown}")
     if settings.seed_demo_data:
         others = ", ".join(demo_doctor_email(d[0]) for d in DEMO_DOCTORS[1:])
         lines.append(f"doctor login: POST /api/v2/auth/doctor/login with {demo_doctor_email(DEMO_DOCTORS[0][0])}"

@@ -62,6 +62,13 @@ def test_local_mode_has_working_defaults():
     settings = load_settings({})
     assert settings.env == "local" and settings.port == 8000 and settings.host == "127.0.0.1"
     assert settings.apply_migrations and settings.seed_demo_data
+    # Something to log in with at once, in local mode only.
+    assert settings.otp_test_numbers == {"+919999999999": "123456"}
+    assert settings.admin_bootstrap_username == "admin"
+    assert load_settings({"ALLIGN_ENV": "test"}).otp_test_numbers == {}
+    prod = load_settings({"ALLIGN_ENV": "production", "JWT_SECRET": "x" * 40, "DATABASE_URL": "postgresql://db/x",
+                          "REDIS_URL": "redis://r", "LIVEKIT_API_KEY": "k", "LIVEKIT_API_SECRET": "s" * 32})
+    assert prod.otp_test_numbers == {} and prod.admin_bootstrap_username == "" and not prod.seed_demo_data
     assert dataclasses.is_dataclass(settings)
 
 

@@ -86,8 +86,11 @@ async def test_app_start_without_seeding_leaves_the_database_empty(client, db):
 def test_login_help_keeps_its_lines_and_names_a_doctor(settings):
     lines = login_help(dataclasses.replace(settings, seed_demo_data=True, admin_bootstrap_username="root"))
     assert lines[0].startswith("patient login: POST /api/v2/auth/verify-otp with phone +919999999999")
-    assert lines[1] == "admin login: root / (ADMIN_BOOTSTRAP_PASSWORD)"
+    assert lines[1] == "admin login: POST /api/v2/admin/auth/login with root / (ADMIN_BOOTSTRAP_PASSWORD)"
     assert "dr.ankit@demo.allign.in" in lines[2] and DEMO_DOCTOR_PASSWORD in lines[2]
     assert "/api/v2/auth/doctor/login" in lines[2]
+    local = login_help(dataclasses.replace(settings, admin_bootstrap_username="admin",
+                                           admin_bootstrap_password="allign-local-admin"))
+    assert "admin login: POST /api/v2/admin/auth/login with admin / allign-local-admin" in local
     quiet = login_help(dataclasses.replace(settings, seed_demo_data=False, otp_test_numbers={}))
     assert quiet == ["patient login: POST /api/v2/auth/request-otp; the code is written to this log"]
