@@ -33,10 +33,12 @@ sys.path.insert(0, str(ROOT))
 import aiohttp  # noqa: E402
 import asyncpg  # noqa: E402
 
+from domain.doctors import slug_base, slug_candidate  # noqa: E402
 from storage.catalog_import import import_file  # noqa: E402
 from storage.catalogs import (  # noqa: E402
     LAB_TEST_STEPS, MEDICINE_STEPS, search_params,
 )
+from storage.doctor_search import SEARCH_SQL as DOCTOR_SEARCH_SQL  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 
 DATA = Path(os.environ.get("CATALOG_DATA_DIR", "/work/shared/data"))
@@ -61,6 +63,8 @@ DOCTOR_QUERIES = {
     "prefix": ["sh", "dr a", "priya", "cardio", "derm", "raj", "gyn", "ortho"],
     "substring": ["sharma", "kumar", "medicine", "logy", "patel", "reddy"],
     "typo": ["cardiolgy", "dermatolgy", "sharmaa", "pediatrcs", "neurolgy", "gupat"],
+    # one letter, a title alone, a title before a surname, a typo after a title
+    "short/title": ["a", "dr", "Dr. Sharma", "dr nehaa"],
 }
 
 # ---------------------------------------------------------------- data
@@ -126,16 +130,21 @@ _SPECIALITIES = ["General Medicine", "Dermatology", "Gynecology", "Pediatrics", 
 
 
 async def insert_doctors(conn: asyncpg.Connection, count: int = 2000, seed: int = 7) -> None:
+    """`count` doctors with slugs as the admin endpoint makes them ("dr-ankit-shah-urology", then
+    -2, -3...), ratings 3.0-5.0 and every 20th one deactivated (search must skip those)."""
     rng = random.Random(seed)
     rows = []
+    slugs: dict[str, int] = {}
     for n in range(count):
         name = f"Dr. {rng.choice(_FIRST)} {rng.choice(_LAST)}"
-        slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") + f"-{n}"
-        rows.append((f"bench{n}@allign.test", "!", name, slug, rng.choice(_SPECIALITIES),
-                     rng.randrange(500, 3000, 100)))
+        speciality = rng.choice(_SPECIALITIES)
+        base = slug_base(name, speciality)
+        slugs[base] = slugs.get(base, 0) + 1
+        rows.append((f"bench{n}@allign.test", "!", name, slug_candidate(base, slugs[base]), speciality,
+                     rng.randrange(500, 3000, 100), rng.randrange(30, 51) / 10, n % 20 != 19))
     await conn.executemany(
-        "INSERT INTO doctors (email, password_hash, full_name, slug, speciality_category, rate_per_minute) "
-        "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING", rows)
+        "INSERT INTO doctors (email, password_hash, full_name, slug, speciality_category, rate_per_minute, "
+        "rating, is_active) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING", rows)
     await conn.execute("ANALYZE doctors")
 
 
@@ -314,6 +323,35 @@ EXPLAINED_FUNCTIONS = [
 ]
 
 
+# Doctor search: one query per phase of doctor_search_ids (migration 0003) that reaches that phase.
+EXPLAINED_DOCTORS = [("dr a", "1 prefix"), ("logy", "2 contains"), ("cardiolgy", "3 fuzzy")]
+_COSTS = re.compile(r"  \(cost=[^)]*\)")
+
+
+async def explain_doctors(conn: asyncpg.Connection) -> None:
+    """The plans of the statements inside doctor_search_ids (auto_explain with nested statements,
+    reported back as notices), then EXPLAIN ANALYZE of the endpoint's query around it."""
+    notices: list[str] = []
+    conn.add_log_listener(lambda _conn, message: notices.append(message.message))
+    await conn.execute("LOAD 'auto_explain'; SET auto_explain.log_analyze = on; "
+                       "SET auto_explain.log_nested_statements = on; SET auto_explain.log_level = notice")
+    for q, phase in EXPLAINED_DOCTORS:
+        args = (q, 10, None, 0)
+        await conn.execute("SET auto_explain.log_min_duration = -1")
+        for _ in range(3):  # warm, and past the plan cache's first executions
+            await conn.fetch(DOCTOR_SEARCH_SQL, *args)
+        await conn.execute("SET auto_explain.log_min_duration = 0")
+        notices.clear()
+        await conn.fetch("SELECT count(*) FROM doctor_search_ids($1, $2)", q, 10)
+        await conn.execute("SET auto_explain.log_min_duration = -1")
+        print(f"\n--- doctors, q={q!r} (reaches phase {phase}): statements inside doctor_search_ids")
+        for notice in notices[:-1]:  # the last one is the calling SELECT
+            print(_COSTS.sub("", notice))
+        plan = await conn.fetch("EXPLAIN (ANALYZE, COSTS OFF) " + DOCTOR_SEARCH_SQL, *args)
+        print(f"\n--- doctors, q={q!r}: the endpoint's query")
+        print("\n".join(row[0] for row in plan))
+
+
 async def explain(url: str) -> None:
     """EXPLAIN ANALYZE of each search step as the app runs it (nothing found by earlier steps)."""
     conn = await asyncpg.connect(url)
@@ -335,6 +373,7 @@ async def explain(url: str) -> None:
             plan = await conn.fetch("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + step.sql, *args)
             print(f"\n--- {catalog} step {STEP_LABELS[catalog][index]}, q={q!r}")
             print("\n".join(row[0] for row in plan))
+        await explain_doctors(conn)
     finally:
         await conn.close()
 
