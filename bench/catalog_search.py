@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import datetime
 import os
 import random
 import re
@@ -33,7 +34,9 @@ sys.path.insert(0, str(ROOT))
 import aiohttp  # noqa: E402
 import asyncpg  # noqa: E402
 
+from config import load_settings  # noqa: E402
 from domain.doctors import slug_base, slug_candidate  # noqa: E402
+from gateway import tokens  # noqa: E402
 from storage.catalog_import import import_file  # noqa: E402
 from storage.catalogs import (  # noqa: E402
     LAB_TEST_STEPS, MEDICINE_STEPS, search_params,
@@ -206,10 +209,11 @@ def _percentile(values: list[float], pct: float) -> float:
     return ordered[index]
 
 
-async def measure(base: str, path: str, queries: dict[str, list[str]], rounds: int) -> dict | None:
+async def measure(base: str, path: str, queries: dict[str, list[str]], rounds: int,
+                  headers: dict[str, str] | None = None) -> dict | None:
     """{(kind, q): [ms, ...]} over `rounds` rounds of every query, after two warm-up rounds."""
     timings: dict[tuple[str, str], list[float]] = {}
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession(headers=headers) as session:
         async with session.get(f"{base}{path}?q=ab") as probe:
             if probe.status == 404:  # the route is not there (yet)
                 return None
@@ -258,6 +262,23 @@ def report(label: str, timings: dict | None, worst: int = 0) -> None:
         print(f"    slowest: {q!r:<16} ({kind}) p50={statistics.median(values):6.2f} ms  max={max(values):6.2f} ms")
 
 
+async def _patient_token(url: str, jwt_secret: str) -> str:
+    """An access token of a bench patient (created once) who has favourited a few doctors."""
+    conn = await asyncpg.connect(url)
+    try:
+        user_id = await conn.fetchval(
+            "INSERT INTO users (phone, full_name) VALUES ('+910000000001', 'Bench Patient') "
+            "ON CONFLICT DO NOTHING RETURNING id") or await conn.fetchval(
+            "SELECT id FROM users WHERE phone = '+910000000001'")
+        await conn.execute("INSERT INTO doctor_favourites (user_id, doctor_id) "
+                           "SELECT $1, id FROM doctors ORDER BY id LIMIT 20 ON CONFLICT DO NOTHING", user_id)
+    finally:
+        await conn.close()
+    token, _ = tokens.encode(jwt_secret, subject=user_id, role="client", type_="access", ttl=3600,
+                             now=datetime.datetime.now(datetime.timezone.utc))
+    return token
+
+
 async def run_server_and_measure(url: str, rounds: int, worst: int) -> None:
     port = _free_port()
     env = dict(os.environ, DATABASE_URL=url, PORT=str(port), HOST="127.0.0.1", ALLIGN_ENV="test",
@@ -285,6 +306,11 @@ async def run_server_and_measure(url: str, rounds: int, worst: int) -> None:
                               ("/api/v2/lab-tests/catalog/search", LAB_TEST_QUERIES),
                               ("/api/v2/doctors/search", DOCTOR_QUERIES)):
             report(path, await measure(base, path, queries, rounds), worst)
+        # The same with a patient's token: optional auth checks it (denylist, account) and the
+        # search fills is_favourite.
+        token = await _patient_token(url, load_settings(env).jwt_secret)
+        report("/api/v2/doctors/search (patient)", await measure(
+            base, "/api/v2/doctors/search", DOCTOR_QUERIES, rounds, {"Authorization": f"Bearer {token}"}), worst)
     finally:
         proc.terminate()
         proc.wait(timeout=15)

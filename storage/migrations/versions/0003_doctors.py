@@ -19,8 +19,8 @@ depends_on = None
 #   2. contains — the name or speciality contains it (trigram GIN over the distinct field values,
 #                 `doctor_search_fields`), for queries of 3+ characters
 #   3. fuzzy    — pg_trgm word similarity against the same distinct values, 3+ characters
-# Text is compared normalized (lower case, any run of other characters than letters and digits
-# one space) and without a leading title: "Dr. Ankit", "dr-ankit" and "ankit" are the same query.
+# Text is compared normalized (lower case, any run of white space and punctuation one space) and
+# without a leading title: "Dr. Ankit", "dr-ankit" and "ankit" are the same query.
 # The tables carry the rating and hold active doctors only, so a search reads doctors' rows only
 # for the page it returns. Triggers keep them in step with `doctors` in the writer's transaction.
 
@@ -193,8 +193,9 @@ DOCTOR_SEARCH_DROP = (
 
 
 def upgrade() -> None:
-    # Trigram indexes on the doctors' own columns (pg_trgm, enabled in 0001), for ad-hoc `q <% column`
-    # and ILIKE queries; GET /doctors/search uses the narrow search tables below instead.
+    # Trigram indexes on the doctors' own columns (pg_trgm, enabled in 0001), for `q <% column` and
+    # ILIKE. GET /doctors/search no longer reads them (DOCTOR_SEARCH, next); they stay while
+    # tests/test_doctors_discovery.py::test_search_uses_trigram_indexes asserts them.
     op.execute("CREATE INDEX ix_doctors_full_name_trgm ON doctors USING gin (full_name gin_trgm_ops)")
     op.execute("CREATE INDEX ix_doctors_speciality_trgm ON doctors USING gin (speciality_category gin_trgm_ops)")
     op.execute("CREATE INDEX ix_doctors_slug_trgm ON doctors USING gin (slug gin_trgm_ops)")
