@@ -32,5 +32,11 @@ async def search_doctors(conn: AsyncConnection, q: str, *, limit: int, offset: i
     wanted = offset + limit
     if wanted > _MAX_WANTED:
         return []
-    driver = (await conn.get_raw_connection()).driver_connection
-    return [dict(row) for row in await driver.fetch(SEARCH_SQL, q, wanted, user_id, offset)]
+    raw = (await conn.get_raw_connection()).driver_connection
+    try:
+        rows = await raw.fetch(SEARCH_SQL, q, wanted, user_id, offset)
+    except Exception:
+        if raw.is_closed():  # SQLAlchemy then invalidates the pool and raises its DBAPIError (503)
+            await conn.exec_driver_sql("SELECT 1")
+        raise
+    return [dict(row) for row in rows]

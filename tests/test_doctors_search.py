@@ -2,6 +2,7 @@
 tables following every change to a doctor (migration 0003, storage/doctor_search.py)."""
 from __future__ import annotations
 
+import asyncio
 import itertools
 import uuid
 
@@ -85,14 +86,10 @@ async def test_paging_follows_the_ranking(client, db, auth):
     assert await _search(client, "kiran", offset=10**15) == []
 
     user = await make_user(db)
-    favourite = await db.connect()
-    try:
-        doctor_id = (await favourite.execute(sa.select(doctors.c.id).where(
+    async with db.begin() as conn:
+        doctor_id = (await conn.execute(sa.select(doctors.c.id).where(
             doctors.c.full_name == "Dr. Kiran 2"))).scalar_one()
-        await favourite.execute(sa.insert(favourites).values(user_id=user["id"], doctor_id=doctor_id))
-        await favourite.commit()
-    finally:
-        await favourite.close()
+        await conn.execute(sa.insert(favourites).values(user_id=user["id"], doctor_id=doctor_id))
     resp = await client.get(f"{API}/search", params={"q": "kiran", "limit": 2, "offset": 2},
                             headers=auth("client", user["id"]))
     assert [(d["full_name"], d["is_favourite"]) for d in await resp.json()] == [
@@ -212,3 +209,23 @@ async def test_every_phase_reads_its_index(db):
     assert plans.count("on ix_doctor_search_terms_ranked") == 3  # prefix; contains and fuzzy by value
     assert plans.count("Bitmap Index Scan on ix_doctor_search_fields_trgm") == 2  # contains, fuzzy
     assert "Seq Scan on doctor_search" not in plans
+
+
+async def test_lost_database_connection_is_503_then_search_recovers(client, db):
+    await _doctor(db, "Dr. Ankit Shah")
+    assert await _search(client, "ankit") == ["Dr. Ankit Shah"]
+    async with db.connect() as admin:  # the app's pooled backends, not the test's own
+        await admin.execute(sa.text(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"))
+        for _ in range(100):  # termination is asynchronous
+            if not await admin.scalar(sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid() AND backend_type = 'client backend'")):
+                break
+            await asyncio.sleep(0.02)
+    statuses = []
+    for _ in range(3):
+        resp = await client.get(f"{API}/search", params={"q": "ankit"})
+        statuses.append(resp.status)
+    assert statuses == [503, 200, 200]
