@@ -3,15 +3,15 @@ from __future__ import annotations
 
 import uuid
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage import driver
 from storage.tables import admins, doctors, users
 
 ACCOUNT_TABLES = {"client": users, "doctor": doctors, "admin": admins}
+# Runs on every authenticated request: SQL text on the driver (see storage.driver).
+_IS_ACTIVE = {role: f"SELECT is_active FROM {table.name} WHERE id = $1" for role, table in ACCOUNT_TABLES.items()}
 
 
 async def is_active(conn: AsyncConnection, role: str, subject_id: uuid.UUID) -> bool:
-    table = ACCOUNT_TABLES[role]
-    value = await conn.scalar(sa.select(table.c.is_active).where(table.c.id == subject_id))
-    return bool(value)
+    return bool(await driver.fetchval(conn, _IS_ACTIVE[role], subject_id))
