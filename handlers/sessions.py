@@ -13,17 +13,17 @@ from domain.errors import Conflict, NotFound
 from gateway import keys
 from gateway.auth import principal, requires
 from gateway.jsonutil import json_response
-from gateway.tx import transaction
+from gateway.tx import statements, transaction
 from schemas.common import UUID_RE, parse_body, path_uuid
 from schemas.sessions import (SessionCreate, SessionEnd, accepted_out, created_out, detail_out,
                               status_out, token_out)
 from storage import sessions as store
-from storage import wallet
 from storage.session_access import session_for_participant
 from storage.session_requests import pending_requests
 
 routes = web.RouteTableDef()
 SESSION = "/connect/sessions/{session_id:" + UUID_RE + "}"
+SESSION_CREATE = SessionCreate()  # schemas keep no state between loads; building one costs more than loading
 
 
 def _join(request: web.Request, session: dict[str, Any]) -> dict[str, Any]:
@@ -47,21 +47,21 @@ async def _expire_if_lapsed(conn: AsyncConnection, session: dict[str, Any], now:
 @routes.post("/connect/sessions")
 @requires("client")
 async def create_session(request: web.Request) -> web.Response:
-    body = await parse_body(request, SessionCreate())
+    body = await parse_body(request, SESSION_CREATE)
     app, who = request.app, principal(request)
     settings, now = app[keys.SETTINGS], app[keys.CLOCK].now()
-    async with transaction(app) as conn:
-        doctor = await store.doctor_for_request(conn, body["target_doctor_id"])
+    async with statements(app) as conn:  # two statements, no transaction unless a lapsed request is expired
+        context = await store.request_context(conn, who.id, body["target_doctor_id"])
+        doctor = context.doctor
         if doctor is None:
             raise NotFound("Doctor not found", code="DOCTOR_NOT_FOUND")
-        rules.check_profile_complete(await store.patient(conn, who.id))
+        rules.check_profile_complete(context.patient)
         rules.check_doctor_available(doctor)
-        active = await store.active_of(conn, who.id)
+        active = context.active
         if active and not await _expire_if_lapsed(conn, active, now):
             rules.check_no_active_session(active["status"])
-        billing.check_can_prepay(await wallet.balance_of(conn, who.id), doctor["rate_per_minute"],
-                                 settings.session_min_prepaid_minutes)
-        session = await store.insert_request(conn, patient_id=who.id, doctor=doctor, details=body,
+        billing.check_can_prepay(context.balance, doctor["rate_per_minute"], settings.session_min_prepaid_minutes)
+        session = await store.insert_request(conn, patient=context.patient, doctor=doctor, details=body,
                                              now=now, ttl_seconds=settings.session_request_ttl)
     return json_response(created_out(session, _join(request, session)), status=201)
 

@@ -2,19 +2,25 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Mapping
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.avatars import patient_preview
-from storage.tables import connect_sessions, users
+from storage import driver
 
-_PATIENT_COLUMNS = [users.c.id, users.c.full_name, users.c.age, users.c.sex, users.c.avatar_source,
-                    users.c.avatar_url]
+# What a request item shows of its patient (the same columns storage.sessions reads for the item).
+PATIENT_COLUMNS = ("id", "full_name", "age", "sex", "avatar_source", "avatar_url")
+
+# Hot (every doctor console poll and stream start): SQL text on the driver (see storage.driver).
+_ITEM_SELECT = ("SELECT s.id, s.status, s.requested_at, s.expires_at, s.category, s.symptoms, "
+                + ", ".join(f"u.{c} AS patient__{c}" for c in PATIENT_COLUMNS)
+                + " FROM connect_sessions s JOIN users u ON u.id = s.patient_id")
+_PENDING = _ITEM_SELECT + " WHERE s.doctor_id = $1 AND s.status = 'REQUESTED' ORDER BY s.requested_at, s.id"
+_ONE = _ITEM_SELECT + " WHERE s.id = $1"
 
 
-def request_item(session: dict[str, Any], patient: dict[str, Any]) -> dict[str, Any]:
+def request_item(session: Mapping[str, Any], patient: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "session_id": session["id"],
         "status": session["status"],
@@ -26,30 +32,16 @@ def request_item(session: dict[str, Any], patient: dict[str, Any]) -> dict[str, 
     }
 
 
+def _item(row: Mapping[str, Any]) -> dict[str, Any]:
+    return request_item(row, {c: row[f"patient__{c}"] for c in PATIENT_COLUMNS})
+
+
 async def pending_requests(conn: AsyncConnection, doctor_id: uuid.UUID) -> list[dict[str, Any]]:
     """REQUESTED sessions of this doctor, oldest first."""
-    s = connect_sessions
-    query = (
-        sa.select(s, *[c.label(f"patient__{c.name}") for c in _PATIENT_COLUMNS])
-        .join(users, users.c.id == s.c.patient_id)
-        .where(s.c.doctor_id == doctor_id, s.c.status == "REQUESTED")
-        .order_by(s.c.requested_at, s.c.id)
-    )
-    items = []
-    for row in (await conn.execute(query)).mappings():
-        patient = {c.name: row[f"patient__{c.name}"] for c in _PATIENT_COLUMNS}
-        items.append(request_item(dict(row), patient))
-    return items
+    return [_item(row) for row in await driver.fetch(conn, _PENDING, doctor_id)]
 
 
 async def request_item_for(conn: AsyncConnection, session_id: uuid.UUID) -> dict[str, Any] | None:
     """One session as a request item (for the `session_requested` event payload)."""
-    s = connect_sessions
-    row = (await conn.execute(
-        sa.select(s, *[c.label(f"patient__{c.name}") for c in _PATIENT_COLUMNS])
-        .join(users, users.c.id == s.c.patient_id).where(s.c.id == session_id)
-    )).mappings().first()
-    if row is None:
-        return None
-    patient = {c.name: row[f"patient__{c.name}"] for c in _PATIENT_COLUMNS}
-    return request_item(dict(row), patient)
+    row = await driver.fetchrow(conn, _ONE, session_id)
+    return _item(row) if row is not None else None

@@ -1,56 +1,77 @@
 """Connect session lifecycle in the database: every transition is a conditional UPDATE on the
 expected status (so concurrent callers cannot both win), written together with its outbox events
 and pushes in the caller's transaction. The rules themselves live in domain.sessions / billing.
+
+The new-request path (the hottest write) is two statements on the driver (storage.driver): one read
+of everything it checks, one atomic INSERT of the session with its event and push.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain import billing, push_payloads
 from domain import sessions as rules
 from domain.errors import Conflict
-from gateway.jsonutil import dumps, isoformat, loads
-from storage import events, wallet
-from storage.session_requests import request_item_for
+from gateway.jsonutil import isoformat
+from storage import driver, events, wallet
+from storage.session_requests import PATIENT_COLUMNS, request_item
 from storage.tables import connect_sessions, doctors, users, wallets
 
 S = connect_sessions
-PATIENT_COLUMNS = [users.c.id, users.c.full_name, users.c.age, users.c.sex, users.c.avatar_source,
-                   users.c.avatar_url]
-
-
-def _json(data: Any) -> Any:
-    """Event payloads are stored as JSONB: UUIDs and datetimes become strings first."""
-    return loads(dumps(data))
 
 
 # --- reads --------------------------------------------------------------------------------
 
-async def doctor_for_request(conn: AsyncConnection, doctor_id: uuid.UUID) -> dict[str, Any] | None:
-    row = (await conn.execute(
-        sa.select(doctors.c.id, doctors.c.full_name, doctors.c.rate_per_minute,
-                  doctors.c.presence_status, doctors.c.chat_enabled, doctors.c.call_enabled)
-        .where(doctors.c.id == doctor_id, doctors.c.is_active)
-    )).mappings().first()
-    return dict(row) if row else None
-
-
 async def patient(conn: AsyncConnection, user_id: uuid.UUID) -> dict[str, Any]:
-    row = (await conn.execute(sa.select(*PATIENT_COLUMNS).where(users.c.id == user_id))).mappings().one()
+    row = (await conn.execute(sa.select(*[users.c[c] for c in PATIENT_COLUMNS])
+                              .where(users.c.id == user_id))).mappings().one()
     return dict(row)
 
 
-async def active_of(conn: AsyncConnection, patient_id: uuid.UUID) -> dict[str, Any] | None:
-    """The patient's REQUESTED/ONGOING session, if any (the unique index allows one)."""
-    row = (await conn.execute(sa.select(S).where(
-        S.c.patient_id == patient_id, S.c.status.in_(rules.ACTIVE)))).mappings().first()
-    return dict(row) if row else None
+@dataclasses.dataclass(frozen=True)
+class RequestContext:
+    """What a new request is checked against, read in one statement."""
+    patient: dict[str, Any]
+    doctor: dict[str, Any] | None          # None: no such active doctor
+    active: dict[str, Any] | None          # the patient's REQUESTED/ONGOING session (id, status, expires_at)
+    balance: int                           # the patient's wallet (0 without one)
+
+
+_DOCTOR_COLUMNS = ("id", "full_name", "rate_per_minute", "presence_status", "chat_enabled", "call_enabled")
+_ACTIVE_COLUMNS = ("id", "status", "expires_at")
+_REQUEST_CONTEXT = (
+    "SELECT " + ", ".join(f"u.{c}" for c in PATIENT_COLUMNS)
+    + ", " + ", ".join(f"d.{c} AS doctor__{c}" for c in _DOCTOR_COLUMNS)
+    + ", " + ", ".join(f"a.{c} AS active__{c}" for c in _ACTIVE_COLUMNS)
+    + ", coalesce(w.balance, 0) AS balance FROM users u"
+    " LEFT JOIN doctors d ON d.id = $2 AND d.is_active"
+    " LEFT JOIN connect_sessions a ON a.patient_id = u.id AND a.status = ANY($3::text[])"
+    " LEFT JOIN wallets w ON w.user_id = u.id"
+    " WHERE u.id = $1"
+)
+
+
+async def request_context(conn: AsyncConnection, patient_id: uuid.UUID, doctor_id: uuid.UUID) -> RequestContext:
+    """The patient, the requested doctor (if active), the patient's active session and balance.
+
+    Unlocked reads, like the checks they feed: the partial unique index settles concurrent requests.
+    """
+    row = await driver.fetchrow(conn, _REQUEST_CONTEXT, patient_id, doctor_id, list(rules.ACTIVE))
+    if row is None:
+        raise LookupError(f"no user {patient_id}")
+
+    def part(prefix: str, columns: tuple[str, ...]) -> dict[str, Any] | None:
+        values = {c: row[f"{prefix}__{c}"] for c in columns}
+        return values if values["id"] is not None else None
+
+    return RequestContext(patient={c: row[c] for c in PATIENT_COLUMNS}, doctor=part("doctor", _DOCTOR_COLUMNS),
+                          active=part("active", _ACTIVE_COLUMNS), balance=int(row["balance"]))
 
 
 async def _doctor_name(conn: AsyncConnection, doctor_id: uuid.UUID) -> str | None:
@@ -59,34 +80,47 @@ async def _doctor_name(conn: AsyncConnection, doctor_id: uuid.UUID) -> str | Non
 
 # --- request ------------------------------------------------------------------------------
 
-async def insert_request(conn: AsyncConnection, *, patient_id: uuid.UUID, doctor: dict[str, Any],
+_SESSION_FIELDS = ", ".join(c.name for c in S.c)
+# One statement: the session, its announcement and its push exist together or not at all (the
+# partial unique index turns a second active request into no row). Commits on its own.
+_INSERT_REQUEST = f"""
+WITH s AS (
+    INSERT INTO connect_sessions (id, patient_id, doctor_id, status, category, symptoms, active_treatment,
+                                  medical_history, rate_per_minute, room_name, requested_at, expires_at,
+                                  created_at, updated_at)
+    VALUES ($1, $2, $3, $4, $5, $6::text[], $7, $8, $9, $10, $11, $12, $11, $11)
+    ON CONFLICT (patient_id) WHERE status IN ('REQUESTED', 'ONGOING') DO NOTHING
+    RETURNING {_SESSION_FIELDS}
+), event AS ({events.event_insert_from("s", 13)}
+), push AS ({events.push_insert_from("s", 16)}
+)
+SELECT * FROM s"""
+
+
+async def insert_request(conn: AsyncConnection, *, patient: dict[str, Any], doctor: dict[str, Any],
                          details: dict[str, Any], now: dt.datetime, ttl_seconds: int) -> dict[str, Any]:
-    """A new REQUESTED session at the doctor's rate, announced to the doctor.
+    """A new REQUESTED session at the doctor's rate, announced to the doctor (one statement).
 
     The partial unique index (one REQUESTED/ONGOING session per patient) settles races:
     the loser of two concurrent requests gets SESSION_ALREADY_ACTIVE.
     """
-    session_id = uuid.uuid4()
-    row = (await conn.execute(
-        pg_insert(S).values(
-            id=session_id, patient_id=patient_id, doctor_id=doctor["id"], status=rules.REQUESTED,
-            category=details.get("category"), symptoms=details.get("symptoms") or [],
-            active_treatment=details.get("active_treatment"),
-            medical_history=details.get("medical_history"),
-            rate_per_minute=doctor["rate_per_minute"], room_name=rules.room_name(session_id),
-            requested_at=now, expires_at=now + dt.timedelta(seconds=ttl_seconds),
-            created_at=now, updated_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=[S.c.patient_id],
-                                index_where=sa.text("status IN ('REQUESTED','ONGOING')"))
-        .returning(S)
-    )).mappings().first()
+    session = {
+        "id": uuid.uuid4(), "status": rules.REQUESTED, "category": details.get("category"),
+        "symptoms": details.get("symptoms") or [], "requested_at": now,
+        "expires_at": now + dt.timedelta(seconds=ttl_seconds),
+    }
+    item = request_item(session, patient)
+    push = push_payloads.session_requested(session["id"], item["patient"]["name"])
+    row = await driver.fetchrow(
+        conn, _INSERT_REQUEST,
+        session["id"], patient["id"], doctor["id"], session["status"], session["category"], session["symptoms"],
+        details.get("active_treatment"), details.get("medical_history"), doctor["rate_per_minute"],
+        rules.room_name(session["id"]), now, session["expires_at"],
+        *events.event_args(events.doctor_requests_channel(doctor["id"]), "session_requested", item),
+        *events.push_args("doctor", doctor["id"], **push.outbox_fields()))
     if row is None:
         rules.check_no_active_session(rules.REQUESTED)
-    item = await request_item_for(conn, session_id)
-    await events.publish_after_commit(conn, events.doctor_requests_channel(doctor["id"]),
-                                      "session_requested", _json(item))
-    await _push(conn, "doctor", doctor["id"], push_payloads.session_requested(session_id, item["patient"]["name"]))
+    events.mark_pending(conn, events=True, pushes=True)
     return dict(row)
 
 
