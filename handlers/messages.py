@@ -7,7 +7,7 @@ from domain.messages import parse_cursor
 from gateway import keys
 from gateway.auth import principal, requires
 from gateway.jsonutil import json_response
-from gateway.tx import transaction
+from gateway.tx import statements, transaction
 from schemas.common import UUID_RE, parse_body, parse_query, path_uuid
 from schemas.messages import MessageCreate, MessageListQuery, ReceiptBody, message_out, message_page
 from storage import messages as store
@@ -15,18 +15,18 @@ from storage.session_access import session_for_participant
 
 routes = web.RouteTableDef()
 MESSAGES = "/connect/sessions/{session_id:" + UUID_RE + "}/messages"
+MESSAGE_CREATE = MessageCreate()  # schemas keep no state between loads; building one costs more than loading
 
 
 @routes.post(MESSAGES)
 @requires("client", "doctor")
 async def send_message(request: web.Request) -> web.Response:
     """201 new; 200 with the original for a retried client_message_id."""
-    body = await parse_body(request, MessageCreate())
+    body = await parse_body(request, MESSAGE_CREATE)
     who = principal(request)
-    async with transaction(request.app) as conn:
-        session = await session_for_participant(conn, path_uuid(request, "session_id"), who.role, who.id, lock=True)
-        row, created = await store.post(conn, session, role=who.role, sender_id=who.id, body=body,
-                                        now=request.app[keys.CLOCK].now())
+    async with statements(request.app) as conn:
+        row, created = await store.send(conn, path_uuid(request, "session_id"), role=who.role, sender_id=who.id,
+                                        body=body, now=request.app[keys.CLOCK].now())
     return json_response(message_out(row), status=201 if created else 200)
 
 

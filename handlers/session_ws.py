@@ -40,7 +40,7 @@ from gateway import ws as wsu
 from gateway.auth import Principal, authenticate
 from gateway.bus import SHUTDOWN, SLOW_CONSUMER, SlowConsumer, parse_event_id
 from gateway.jsonutil import isoformat
-from gateway.tx import transaction
+from gateway.tx import statements, transaction
 from schemas.common import UUID_RE, load, path_uuid
 from schemas.messages import MessageCreate, ReceiptBody, message_out
 from schemas.video import permission_out
@@ -58,6 +58,7 @@ DB_REPLAY_MARGIN = dt.timedelta(seconds=2)  # clock skew between the app and Pos
 TYPING_INTERVAL = 1.0                         # same-state typing frames relayed at most this often
 SENT_IDS_LIMIT = 10_000
 ACKED_LIMIT = 256
+MESSAGE_CREATE = MessageCreate()  # schemas keep no state between loads; building one costs more than loading
 
 
 @routes.get("/connect/sessions/{session_id:" + UUID_RE + "}/ws")
@@ -249,12 +250,11 @@ class SessionSocket:
         elif f.type == "typing":
             await self._relay_typing(bool(f.data.get("is_typing", True)))
         elif f.type == "message.send":
-            body = load(MessageCreate(), f.data, "data")
-            async with transaction(self.app) as conn:
-                session = await session_for_participant(conn, self.session_id, self.who.role, self.who.id,
-                                                        lock=True)
-                row, created = await message_store.post(conn, session, role=self.who.role, sender_id=self.who.id,
-                                                        body=body, now=self.app[keys.CLOCK].now())
+            body = load(MESSAGE_CREATE, f.data, "data")
+            async with statements(self.app) as conn:
+                row, created = await message_store.send(conn, self.session_id, role=self.who.role,
+                                                        sender_id=self.who.id, body=body,
+                                                        now=self.app[keys.CLOCK].now())
             if created:
                 self._acked.append(str(row["client_message_id"]))
             await self._send("ack", {"ref": f.ref, "status": 201 if created else 200, "message": message_out(row)})

@@ -18,7 +18,8 @@ from domain import push_payloads
 from domain.errors import ValidationFailed
 from gateway.jsonutil import dumps, isoformat, loads
 from schemas.messages import message_out
-from storage import events, files
+from storage import driver, events, files
+from storage.session_access import participant_sql, session_for_participant, session_not_found
 from storage.tables import doctors, messages, users
 
 M = messages
@@ -36,8 +37,11 @@ async def _find(conn: AsyncConnection, session_id: uuid.UUID, sender_id: uuid.UU
     return dict(row) if row else None
 
 
+_NAMED_IN = {"client": users, "doctor": doctors}  # where each sender role's display name lives
+
+
 def _name_of(role: str, subject_id: Any):
-    table = users if role == "client" else doctors
+    table = _NAMED_IN[role]
     return sa.select(table.c.full_name).where(table.c.id == subject_id).scalar_subquery()
 
 
@@ -73,7 +77,7 @@ async def post(conn: AsyncConnection, session: dict[str, Any], *, role: str, sen
 
     A retry returns the original even after the session ended (or its attachment was deleted);
     a new message needs ONGOING. `session` must have been read with a row lock in this transaction.
-    Hot path (a new text message): one INSERT, plus the event and the push.
+    (`send` is the entry point: it takes this path for everything but a new text message.)
     """
     content_type = body["content_type"]
     attachment_id = rules.attachment_ref(content_type, body["content"])
@@ -108,6 +112,75 @@ async def post(conn: AsyncConnection, session: dict[str, Any], *, role: str, sen
     await events.push_after_commit(conn, recipient_role=other_role, recipient_id=other_id,
                                    **payload.outbox_fields())
     return row, True
+
+
+# --- the hot send -------------------------------------------------------------------------
+
+_MESSAGE_FIELDS = ", ".join(c.name for c in M.c)
+
+
+def _send_statements(role: str) -> tuple[str, str]:
+    """(read, write) of a text send by `role`, as SQL text on the driver (see storage.driver).
+
+    read: the session if the sender takes part in it, with the sender's name (for the push text).
+    write: one statement that locks the session row if it is still ONGOING, inserts the message
+    unless its client_message_id was used, and writes the event and the push of the message it
+    inserted: all of it or nothing. The lock is held until the statement commits, so seq order is
+    commit order within a session, as with `post`.
+    """
+    participant = participant_sql(role, "s", 2)
+    read = (f"SELECT s.id, s.status, s.patient_id, s.doctor_id, "
+            f"(SELECT full_name FROM {_NAMED_IN[role].name} WHERE id = $2) AS sender_name "
+            f"FROM connect_sessions s WHERE s.id = $1 AND {participant}")
+    write = f"""
+WITH s AS (
+    SELECT s.id FROM connect_sessions s WHERE s.id = $1 AND {participant} AND s.status = 'ONGOING' FOR UPDATE
+), m AS (
+    INSERT INTO messages (id, session_id, sender_id, sender_role, client_message_id, content_type, content, created_at)
+    SELECT $3::uuid, s.id, $2::uuid, $4::text, $5::uuid, $6::text, $7::text, $8::timestamptz FROM s
+    ON CONFLICT (session_id, sender_id, client_message_id) DO NOTHING
+    RETURNING {_MESSAGE_FIELDS}
+), event AS ({events.event_insert_from("m", 9)}
+), push AS ({events.push_insert_from("m", 12)}
+)
+SELECT * FROM m"""
+    return read, write
+
+
+_SEND = {role: _send_statements(role) for role in _NAMED_IN}
+
+
+async def send(conn: AsyncConnection, session_id: uuid.UUID, *, role: str, sender_id: uuid.UUID,
+               body: dict[str, Any], now: dt.datetime) -> tuple[dict[str, Any], bool]:
+    """Send a message as a participant of the session (foreign → 404): (row, created), as `post`.
+
+    Hot path, a new text message in an ONGOING session: two statements that commit on their own
+    (`gateway.tx.statements`), no transaction. Everything else (attachments, retries, a session
+    not ONGOING, one that just stopped being ONGOING) goes through `post` under the session's row
+    lock, in a transaction begun on `conn`.
+    """
+    read, write = _SEND[role]
+    session = await driver.fetchrow(conn, read, session_id, sender_id)
+    if session is None:
+        raise session_not_found()
+    if body["content_type"] == "text" and session["status"] == "ONGOING":
+        message = {"id": uuid.uuid4(), "session_id": session_id, "sender_id": sender_id,
+                   "sender_role": rules.party(role), "client_message_id": body["client_message_id"],
+                   "content_type": "text", "content": body["content"], "created_at": now,
+                   "delivered_at": None, "read_at": None}  # the row as inserted: the event carries it
+        other_role, other_id = rules.other_party(session, role)
+        push = push_payloads.message_new(session_id, message["id"], sender_role=message["sender_role"],
+                                         sender_name=session["sender_name"], content_type="text")
+        row = await driver.fetchrow(
+            conn, write, session_id, sender_id, message["id"], message["sender_role"], message["client_message_id"],
+            "text", message["content"], now,
+            *events.event_args(events.session_channel(session_id), "message.new", message_out(message)),
+            *events.push_args(other_role, other_id, **push.outbox_fields()))
+        if row is not None:
+            events.mark_pending(conn, events=True, pushes=True)
+            return dict(row), True
+    locked = await session_for_participant(conn, session_id, role, sender_id, lock=True)
+    return await post(conn, locked, role=role, sender_id=sender_id, body=body, now=now)
 
 
 async def _receipt(conn: AsyncConnection, session_id: uuid.UUID, role: str, message_ids: list[uuid.UUID],

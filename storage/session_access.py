@@ -8,28 +8,44 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.errors import NotFound
+from storage import driver
 from storage.tables import connect_sessions
+
+# The column naming the caller in the sessions of each role; other roles take part in none.
+_PARTICIPANT_COLUMN = {"client": "patient_id", "doctor": "doctor_id"}
 
 
 def participant_filter(role: str, subject_id: uuid.UUID):
-    if role == "client":
-        return connect_sessions.c.patient_id == subject_id
-    if role == "doctor":
-        return connect_sessions.c.doctor_id == subject_id
-    return sa.false()
+    column = _PARTICIPANT_COLUMN.get(role)
+    return connect_sessions.c[column] == subject_id if column else sa.false()
+
+
+def participant_sql(role: str, alias: str, param: int) -> str:
+    """`participant_filter` as SQL text for storage.driver statements (`param`: the subject's $n);
+    only for the participant roles."""
+    return f"{alias}.{_PARTICIPANT_COLUMN[role]} = ${param}"
+
+
+def session_not_found() -> NotFound:
+    return NotFound("Session not found", code="SESSION_NOT_FOUND")
+
+
+# Every request on a session starts here: SQL text on the driver (see storage.driver).
+_COLUMNS = ", ".join(f"s.{c.name}" for c in connect_sessions.c)
+_SELECT = {(role, lock): f"SELECT {_COLUMNS} FROM connect_sessions s WHERE s.id = $1 AND "
+                        f"{participant_sql(role, 's', 2)}{' FOR UPDATE' if lock else ''}"
+           for role in _PARTICIPANT_COLUMN for lock in (False, True)}
 
 
 async def session_for_participant(conn: AsyncConnection, session_id: uuid.UUID, role: str,
                                   subject_id: uuid.UUID, *, lock: bool = False) -> dict[str, Any]:
     """The session row if the caller is its patient or doctor, else NotFound (never reveal it exists).
 
-    `lock=True` takes a row lock (SELECT ... FOR UPDATE) for a state change in the caller's transaction.
+    `lock=True` takes a row lock (SELECT ... FOR UPDATE) for a state change in the caller's
+    transaction (begun here if the connection has none, as SQLAlchemy's autobegin would).
     """
-    query = sa.select(connect_sessions).where(
-        connect_sessions.c.id == session_id, participant_filter(role, subject_id))
-    if lock:
-        query = query.with_for_update()
-    row = (await conn.execute(query)).mappings().first()
+    query = _SELECT.get((role, lock))
+    row = await driver.fetchrow(conn, query, session_id, subject_id, begin=lock) if query else None
     if row is None:
-        raise NotFound("Session not found", code="SESSION_NOT_FOUND")
+        raise session_not_found()
     return dict(row)

@@ -55,6 +55,18 @@ async def expect_close(ws, timeout=5.0):
                 return ws.close_code, msg.extra
 
 
+async def all_marked_published(app, timeout=5.0) -> None:
+    """The relay marks outbox rows published just after it sent them (the frames may be here first)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            async with app[keys.DB].connect() as conn:
+                left = await conn.scalar(sa.select(sa.func.count()).select_from(event_outbox)
+                                         .where(event_outbox.c.published_at.is_(None)))
+            if not left:
+                return
+            await asyncio.sleep(0.01)
+
+
 def text(body="Hello", cid=None):
     return {"client_message_id": str(cid or uuid.uuid4()), "content_type": "text", "content": body}
 
@@ -252,6 +264,7 @@ async def test_resume_beyond_the_history_comes_from_the_database(make_client, au
     frames = [await recv_type(d_ws, "message.new") for _ in sent]
     await d_ws.close()
     bus = client.server.app[keys.BUS]
+    await all_marked_published(client.server.app)
     await bus.prune_outbox(older_than=0)  # the outbox no longer reaches back either
     d_ws = await client.ws_connect(ws_path(session, last_event_id=frames[0]["id"]), headers=d)
     replay = [await recv(d_ws) for _ in range(4)]

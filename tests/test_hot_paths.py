@@ -1,0 +1,190 @@
+"""The hot write paths on the asyncpg driver (storage.driver, gateway.tx.statements): statements join
+SQLAlchemy's transaction, one-statement writes are all-or-nothing, events carry exactly what was
+stored, and a dead connection is still a 503 followed by recovery."""
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from gateway import keys
+from gateway.tx import statements, transaction
+from storage import driver
+from storage import messages as message_store
+from storage.events import publish_after_commit
+from storage.tables import event_outbox, messages, notifications, users
+from tests import factories
+
+MESSAGES = "/api/v2/connect/sessions/{}/messages"
+
+
+@pytest.fixture
+async def pair(db):
+    patient = await factories.make_user(db, full_name="Rahul Sharma")
+    doctor = await factories.make_doctor(db, full_name="Dr. Asha Rao")
+    session = await factories.make_session(db, patient["id"], doctor["id"])
+    return patient, doctor, session
+
+
+async def _count(db, table, *where) -> int:
+    async with db.connect() as conn:
+        return await conn.scalar(sa.select(sa.func.count()).select_from(table).where(*where))
+
+
+def _text(body: str = "Hello") -> dict:
+    return {"client_message_id": str(uuid.uuid4()), "content_type": "text", "content": body}
+
+
+async def test_driver_statements_join_the_sqlalchemy_transaction(client, db):
+    app = client.server.app
+    with pytest.raises(RuntimeError):
+        async with transaction(app) as conn:
+            sa_txid = await conn.scalar(sa.text("SELECT txid_current()"))
+            assert await driver.fetchval(conn, "SELECT txid_current()") == sa_txid
+            await publish_after_commit(conn, "test:rollback", "ping", {})
+            raise RuntimeError("roll back")
+    # Nothing run through SQLAlchemy first: the driver statement begins the transaction itself.
+    with pytest.raises(RuntimeError):
+        async with transaction(app) as conn:
+            await publish_after_commit(conn, "test:rollback", "ping", {})
+            assert await conn.scalar(sa.select(sa.func.count()).select_from(event_outbox)) == 1
+            raise RuntimeError("roll back")
+    assert await _count(db, event_outbox) == 0
+
+
+async def test_outbox_writes_never_commit_alone(client, db):
+    """Like a SQLAlchemy statement, publish_after_commit begins a transaction on a connection without one."""
+    async with client.server.app[keys.DB].connect() as conn:
+        await publish_after_commit(conn, "test:uncommitted", "ping", {})
+        assert conn.in_transaction()
+    assert await _count(db, event_outbox) == 0
+
+
+async def test_statements_commit_alone_and_a_begun_transaction_at_the_end(client, db):
+    app, user = client.server.app, await factories.make_user(db, full_name="Before")
+    async with statements(app) as conn:
+        await driver.execute(conn, "UPDATE users SET full_name = 'Alone' WHERE id = $1", user["id"])
+        async with db.connect() as other:  # committed already, seen from another connection
+            assert await other.scalar(sa.select(users.c.full_name).where(users.c.id == user["id"])) == "Alone"
+        await conn.execute(sa.update(users).where(users.c.id == user["id"]).values(age=41))
+        await driver.execute(conn, "UPDATE users SET full_name = 'Together' WHERE id = $1", user["id"])
+    async with db.connect() as other:
+        row = (await other.execute(sa.select(users).where(users.c.id == user["id"]))).mappings().one()
+    assert (row["full_name"], row["age"]) == ("Together", 41)
+    with pytest.raises(RuntimeError):
+        async with statements(app) as conn:
+            await conn.execute(sa.update(users).where(users.c.id == user["id"]).values(age=99))
+            await driver.execute(conn, "UPDATE users SET full_name = 'Lost' WHERE id = $1", user["id"])
+            raise RuntimeError("roll back")
+    async with db.connect() as other:
+        row = (await other.execute(sa.select(users).where(users.c.id == user["id"]))).mappings().one()
+    assert (row["full_name"], row["age"]) == ("Together", 41)
+
+
+@pytest.mark.parametrize("via", ["post", "ws"])
+async def test_the_event_carries_exactly_the_stored_message(client, db, auth, pair, via):
+    patient, doctor, session = pair
+    headers = auth("client", patient["id"])
+    if via == "post":
+        resp = await client.post(MESSAGES.format(session["id"]), json=_text("Exactly"), headers=headers)
+        assert resp.status == 201
+        sent = await resp.json()
+    else:
+        ws = await client.ws_connect(f"/api/v2/connect/sessions/{session['id']}/ws", headers=headers)
+        await ws.send_json({"type": "message.send", "id": 1, "data": _text("Exactly")})
+        async with asyncio.timeout(5):
+            while (frame := await ws.receive_json())["type"] != "ack":
+                pass
+        await ws.close()
+        assert frame["data"]["status"] == 201
+        sent = frame["data"]["message"]
+    async with db.connect() as conn:
+        [event] = (await conn.execute(sa.select(event_outbox))).mappings().all()
+        [stored] = (await conn.execute(sa.select(messages))).mappings().all()
+        [push] = (await conn.execute(sa.select(notifications))).mappings().all()
+    assert event["channel"] == f"session:{session['id']}" and event["event_type"] == "message.new"
+    assert event["data"] == sent
+    assert sent["id"] == str(stored["id"]) and sent["content"] == stored["content"] == "Exactly"
+    assert (push["recipient_role"], push["recipient_id"], push["title"]) == ("doctor", doctor["id"], "Rahul Sharma")
+    assert push["data"]["message_id"] == sent["id"]
+
+
+async def test_sends_racing_the_end_are_stored_with_their_event_and_push_or_refused(client, db, auth, pair):
+    """Every stored message has its event and its push; the rest are refused with 409."""
+    patient, doctor, session = pair
+    await factories.make_wallet(db, patient["id"], 100_000)
+    p, d = auth("client", patient["id"]), auth("doctor", doctor["id"])
+
+    async def send(n: int) -> int:
+        resp = await client.post(MESSAGES.format(session["id"]), json=_text(f"m{n}"), headers=p if n % 2 else d)
+        return resp.status
+
+    async def end() -> int:
+        await asyncio.sleep(0.01)
+        return (await client.post(f"/api/v2/connect/sessions/{session['id']}/end", json={}, headers=d)).status
+
+    *statuses, ended = await asyncio.gather(*(send(n) for n in range(40)), end())
+    assert ended == 200 and set(statuses) <= {201, 409}
+    stored = await _count(db, messages)
+    assert stored == statuses.count(201)
+    assert await _count(db, event_outbox, event_outbox.c.event_type == "message.new") == stored
+    assert await _count(db, notifications, notifications.c.event_type == "message.new") == stored
+
+
+async def _terminate_app_connections(db) -> None:
+    async with db.connect() as admin:
+        await admin.execute(sa.text(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"))
+        for _ in range(100):
+            left = await admin.scalar(sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"))
+            if left == 0:
+                return
+            await asyncio.sleep(0.02)
+
+
+@pytest.mark.parametrize("route", ["requests", "message"])
+async def test_a_dead_connection_on_the_driver_is_503_then_recovers(client, db, auth, pair, route):
+    patient, doctor, session = pair
+    doctor_headers = auth("doctor", doctor["id"])
+
+    async def call():
+        if route == "requests":
+            return await client.get("/api/v2/connect/sessions/requests", headers=doctor_headers)
+        return await client.post(MESSAGES.format(session["id"]), json=_text(), headers=auth("client", patient["id"]))
+
+    # The pool holds a connection now (a read: no relay or push worker runs to find the dead one first).
+    assert (await client.get("/api/v2/connect/sessions/requests", headers=doctor_headers)).status == 200
+    await _terminate_app_connections(db)
+    statuses = []
+    for _ in range(3):
+        resp = await call()
+        statuses.append(resp.status)
+        if resp.status == 503:
+            assert (await resp.json())["code"] == "DATABASE_UNAVAILABLE"
+    assert statuses[0] == 503 and set(statuses[1:]) <= {200, 201}
+
+
+async def test_a_send_on_a_connection_that_died_is_reported_as_sqlalchemy_does(client, db, pair):
+    """The connection dies while checked out: the error is SQLAlchemy's (connection invalidated,
+    answered 503 by the API) and the next checkout works."""
+    app, (patient, _, session) = client.server.app, pair
+
+    def body() -> dict:
+        return {"client_message_id": uuid.uuid4(), "content_type": "text", "content": "Hello"}
+
+    with pytest.raises(sa.exc.DBAPIError) as caught:
+        async with statements(app) as conn:
+            assert await driver.fetchval(conn, "SELECT 1") == 1
+            await _terminate_app_connections(db)
+            await message_store.send(conn, session["id"], role="client", sender_id=patient["id"], body=body(),
+                                     now=app[keys.CLOCK].now())
+    assert caught.value.connection_invalidated
+    async with statements(app) as conn:
+        _, created = await message_store.send(conn, session["id"], role="client", sender_id=patient["id"],
+                                              body=body(), now=app[keys.CLOCK].now())
+    assert created and await _count(db, messages) == 1
