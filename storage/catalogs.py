@@ -23,6 +23,8 @@ from typing import Any, Sequence
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.db import raw_fetch
+
 # A step that ranks rows it must read from the heap (trigram matches are rechecked there) looks at
 # no more than this many candidates, so a substring in half the catalog ("tab") stays cheap; below
 # this many matches (every realistic query) the ranking is exact.
@@ -139,7 +141,6 @@ def _prefix_upper_bound(prefix: str) -> str:
 
 
 async def _run_steps(conn: AsyncConnection, steps: Sequence[Step], q: str, limit: int) -> list[dict[str, Any]]:
-    driver = (await conn.get_raw_connection()).driver_connection
     params = search_params(q) | {"found": []}
     results: list[dict[str, Any]] = []
     for step in steps:
@@ -148,7 +149,7 @@ async def _run_steps(conn: AsyncConnection, steps: Sequence[Step], q: str, limit
         if len(params["q"]) < step.min_query:
             continue
         params["limit"] = limit - len(results)
-        for row in await driver.fetch(step.sql, *(params[name] for name in step.params)):
+        for row in await raw_fetch(conn, step.sql, *(params[name] for name in step.params)):
             results.append(dict(row))
             params["found"].append(row["id"])
     return results

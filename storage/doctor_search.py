@@ -12,6 +12,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.db import raw_fetch
+
 # `wanted` (offset + limit) is an int4 in SQL; no offset that large can reach a match anyway.
 _MAX_WANTED = 2**31 - 1
 
@@ -32,11 +34,4 @@ async def search_doctors(conn: AsyncConnection, q: str, *, limit: int, offset: i
     wanted = offset + limit
     if wanted > _MAX_WANTED:
         return []
-    raw = (await conn.get_raw_connection()).driver_connection
-    try:
-        rows = await raw.fetch(SEARCH_SQL, q, wanted, user_id, offset)
-    except Exception:
-        if raw.is_closed():  # SQLAlchemy then invalidates the pool and raises its DBAPIError (503)
-            await conn.exec_driver_sql("SELECT 1")
-        raise
-    return [dict(row) for row in rows]
+    return [dict(row) for row in await raw_fetch(conn, SEARCH_SQL, q, wanted, user_id, offset)]
