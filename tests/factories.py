@@ -84,3 +84,18 @@ async def make_session(engine: AsyncEngine, patient_id: uuid.UUID, doctor_id: uu
     if status == "ENDED":
         defaults["ended_at"] = now
     return await _insert(engine, connect_sessions, {**defaults, **values})
+
+
+async def terminate_other_backends(engine: AsyncEngine) -> None:
+    """Kill every other client connection to the test database (the app's pool), as a database restart
+    would, and wait until they are gone (termination is asynchronous)."""
+    import asyncio
+
+    others = ("FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
+              "AND backend_type = 'client backend'")
+    async with engine.connect() as admin:
+        await admin.execute(sa.text(f"SELECT pg_terminate_backend(pid) {others}"))
+        for _ in range(100):
+            if not await admin.scalar(sa.text(f"SELECT count(*) {others}")):
+                return
+            await asyncio.sleep(0.02)

@@ -1,6 +1,8 @@
 """The application skeleton: probes, metrics, request ids, error shapes."""
 from __future__ import annotations
 
+from tests import factories
+
 import dataclasses
 
 import pytest
@@ -88,21 +90,8 @@ def test_production_start_exits_with_one_line(tmp_path):
 async def test_lost_database_connections_answer_503_then_recover(client, db):
     """A database restart kills pooled connections: the request that finds one dead gets 503, not
     500, and the next request works on a fresh connection."""
-    import asyncio
-
-    import sqlalchemy as sa
     assert (await client.get("/readyz")).status == 200
-    async with db.connect() as admin:  # every backend of the app's pool, not the test's own
-        await admin.execute(sa.text(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"))
-        for _ in range(100):  # termination is asynchronous: wait until the backends are gone
-            left = await admin.scalar(sa.text(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"))
-            if left == 0:
-                break
-            await asyncio.sleep(0.02)
+    await factories.terminate_other_backends(db)
     statuses = []
     for _ in range(3):
         resp = await client.get("/api/v2/doctors/all_doctors_list")

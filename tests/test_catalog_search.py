@@ -1,6 +1,8 @@
 """Medicine and lab-test typeahead search (three phases) and details, over HTTP."""
 from __future__ import annotations
 
+from tests import factories
+
 import uuid
 
 import pytest
@@ -187,19 +189,7 @@ async def test_lab_test_detail(client, db):
 
 async def test_lost_database_connection_is_503_then_search_recovers(client, db):
     """The search runs on the raw asyncpg connection: a dead one must still be a 503, not a 500."""
-    import asyncio
-
-    import sqlalchemy as sa
     assert (await client.get("/api/v2/medicines/search", params={"q": "zz"})).status == 200
-    async with db.connect() as admin:  # the app's pooled backends, not the test's own
-        await admin.execute(sa.text(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"))
-        for _ in range(100):  # termination is asynchronous
-            if not await admin.scalar(sa.text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND pid <> pg_backend_pid() AND backend_type = 'client backend'")):
-                break
-            await asyncio.sleep(0.02)
+    await factories.terminate_other_backends(db)
     statuses = [(await client.get("/api/v2/medicines/search", params={"q": "zz"})).status for _ in range(3)]
     assert statuses == [503, 200, 200]

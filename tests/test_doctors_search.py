@@ -2,6 +2,8 @@
 tables following every change to a doctor (migration 0003, storage/doctor_search.py)."""
 from __future__ import annotations
 
+from tests import factories
+
 import asyncio
 import itertools
 import uuid
@@ -214,16 +216,7 @@ async def test_every_phase_reads_its_index(db):
 async def test_lost_database_connection_is_503_then_search_recovers(client, db):
     await _doctor(db, "Dr. Ankit Shah")
     assert await _search(client, "ankit") == ["Dr. Ankit Shah"]
-    async with db.connect() as admin:  # the app's pooled backends, not the test's own
-        await admin.execute(sa.text(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"))
-        for _ in range(100):  # termination is asynchronous
-            if not await admin.scalar(sa.text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND pid <> pg_backend_pid() AND backend_type = 'client backend'")):
-                break
-            await asyncio.sleep(0.02)
+    await factories.terminate_other_backends(db)
     statuses = []
     for _ in range(3):
         resp = await client.get(f"{API}/search", params={"q": "ankit"})
