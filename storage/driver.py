@@ -27,7 +27,11 @@ async def driver(conn: AsyncConnection, *, begin: bool = False) -> asyncpg.Conne
     """The asyncpg connection under `conn`, inside conn's transaction if it has one (or `begin`)."""
     if begin and not conn.in_transaction():
         await conn.begin()
-    adapted = (await conn.get_raw_connection()).dbapi_connection
+    sync = conn.sync_connection
+    if sync is not None and not sync.invalidated:
+        adapted = sync.connection.dbapi_connection  # checked out and valid: no I/O, no greenlet needed
+    else:
+        adapted = (await conn.get_raw_connection()).dbapi_connection
     if conn.in_transaction() and adapted._transaction is None:
         await adapted._start_transaction()
     return adapted.driver_connection
