@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from tests import factories
 
-import asyncio
 import itertools
 import uuid
 
