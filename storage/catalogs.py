@@ -23,7 +23,7 @@ from typing import Any, Sequence
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.db import raw_fetch
+from storage import driver
 
 # A step that ranks rows it must read from the heap (trigram matches are rechecked there) looks at
 # no more than this many candidates, so a substring in half the catalog ("tab") stays cheap; below
@@ -149,7 +149,7 @@ async def _run_steps(conn: AsyncConnection, steps: Sequence[Step], q: str, limit
         if len(params["q"]) < step.min_query:
             continue
         params["limit"] = limit - len(results)
-        for row in await raw_fetch(conn, step.sql, *(params[name] for name in step.params)):
+        for row in await driver.fetch(conn, step.sql, *(params[name] for name in step.params)):
             results.append(dict(row))
             params["found"].append(row["id"])
     return results

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import orjson
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from gateway.jsonutil import dumps_str
 
@@ -39,17 +39,3 @@ def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
         json_deserializer=orjson.loads,
     )
 
-
-async def raw_fetch(conn: AsyncConnection, sql: str, *args: object) -> list:
-    """Run a hot, prepared statement on the asyncpg connection under `conn` (no SQLAlchemy overhead).
-
-    A dead connection is handed back to SQLAlchemy, which then invalidates the pool and raises its
-    DBAPIError(connection_invalidated=True), answered 503 like any lost connection.
-    """
-    raw = (await conn.get_raw_connection()).driver_connection
-    try:
-        return await raw.fetch(sql, *args)
-    except Exception:
-        if raw.is_closed():
-            await conn.exec_driver_sql("SELECT 1")
-        raise

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.db import raw_fetch
+from storage import driver
 
 # `wanted` (offset + limit) is an int4 in SQL; no offset that large can reach a match anyway.
 _MAX_WANTED = 2**31 - 1
@@ -34,4 +34,4 @@ async def search_doctors(conn: AsyncConnection, q: str, *, limit: int, offset: i
     wanted = offset + limit
     if wanted > _MAX_WANTED:
         return []
-    return [dict(row) for row in await raw_fetch(conn, SEARCH_SQL, q, wanted, user_id, offset)]
+    return [dict(row) for row in await driver.fetch(conn, SEARCH_SQL, q, wanted, user_id, offset)]
