@@ -5,6 +5,8 @@ Public endpoints with optional auth use `@optional_auth`: no token is anonymous,
 """
 from __future__ import annotations
 
+import collections
+import datetime as dt
 import functools
 import logging
 import uuid
@@ -50,10 +52,27 @@ def denylist_key(app: web.Application, jti: uuid.UUID) -> str:
     return Keys(app[keys.SETTINGS].redis_prefix)("denied-jti", jti)
 
 
+# Access tokens whose signature and claims were verified, by (secret, token): verifying them again
+# would give the same answer, so a client pays for the JWT check once per token, not per request.
+# Expiry is checked again on every use (tokens.decode, once expired); revocation and the account's
+# state are checked on every request below.
+_VERIFIED: collections.OrderedDict[tuple[str, str], tokens.Claims] = collections.OrderedDict()
+_VERIFIED_LIMIT = 4096
+
+
+def _access_claims(secret: str, token: str, now: dt.datetime) -> tokens.Claims:
+    claims = _VERIFIED.get((secret, token))
+    if claims is None or claims.expires_at <= now:
+        claims = tokens.decode(secret, token, expected_type="access", now=now)  # raises if invalid or expired
+        _VERIFIED[(secret, token)] = claims
+        if len(_VERIFIED) > _VERIFIED_LIMIT:
+            _VERIFIED.popitem(last=False)
+    return claims
+
+
 async def authenticate(request: web.Request, token: str) -> Principal:
     app = request.app
-    claims = tokens.decode(app[keys.SETTINGS].jwt_secret, token, expected_type="access",
-                           now=app[keys.CLOCK].now())
+    claims = _access_claims(app[keys.SETTINGS].jwt_secret, token, app[keys.CLOCK].now())
     try:
         if await app[keys.REDIS].exists(denylist_key(app, claims.jti)):
             raise Unauthorized("Token revoked", code="TOKEN_REVOKED")

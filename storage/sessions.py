@@ -51,7 +51,8 @@ _REQUEST_CONTEXT = (
     + ", " + ", ".join(f"a.{c} AS active__{c}" for c in _ACTIVE_COLUMNS)
     + ", coalesce(w.balance, 0) AS balance FROM users u"
     " LEFT JOIN doctors d ON d.id = $2 AND d.is_active"
-    " LEFT JOIN connect_sessions a ON a.patient_id = u.id AND a.status = ANY($3::text[])"
+    " LEFT JOIN connect_sessions a ON a.patient_id = u.id AND a.status IN ("
+    + ", ".join(f"'{status}'" for status in rules.ACTIVE) + ")"  # constants: the partial unique index applies
     " LEFT JOIN wallets w ON w.user_id = u.id"
     " WHERE u.id = $1"
 )
@@ -62,7 +63,7 @@ async def request_context(conn: AsyncConnection, patient_id: uuid.UUID, doctor_i
 
     Unlocked reads, like the checks they feed: the partial unique index settles concurrent requests.
     """
-    row = await driver.fetchrow(conn, _REQUEST_CONTEXT, patient_id, doctor_id, list(rules.ACTIVE))
+    row = await driver.fetchrow(conn, _REQUEST_CONTEXT, patient_id, doctor_id)
     if row is None:
         raise LookupError(f"no user {patient_id}")
 

@@ -188,3 +188,27 @@ async def test_a_send_on_a_connection_that_died_is_reported_as_sqlalchemy_does(c
         _, created = await message_store.send(conn, session["id"], role="client", sender_id=patient["id"],
                                               body=body(), now=app[keys.CLOCK].now())
     assert created and await _count(db, messages) == 1
+
+
+async def test_a_token_already_accepted_is_still_refused_when_expired_deactivated_or_logged_out(
+        make_client, db, auth, frozen_clock):
+    """Authentication remembers verified token signatures; everything else is checked on every request."""
+    client = await make_client(clock=frozen_clock)
+    user = await factories.make_user(db)
+    headers = auth("client", user["id"])  # minted at the frozen clock's now: 30 minutes to live
+    me = "/api/v2/users/me"
+    assert (await client.get(me, headers=headers)).status == 200
+    async with db.begin() as conn:
+        await conn.execute(sa.update(users).where(users.c.id == user["id"]).values(is_active=False))
+    resp = await client.get(me, headers=headers)
+    assert resp.status == 401 and (await resp.json())["code"] == "ACCOUNT_INACTIVE"
+    async with db.begin() as conn:
+        await conn.execute(sa.update(users).where(users.c.id == user["id"]).values(is_active=True))
+    assert (await client.get(me, headers=headers)).status == 200
+    frozen_clock.advance(30 * 60)
+    resp = await client.get(me, headers=headers)
+    assert resp.status == 401 and (await resp.json())["code"] == "TOKEN_EXPIRED"
+    frozen_clock.advance(-60)
+    assert (await client.post("/api/v2/auth/logout", headers=headers)).status == 200
+    resp = await client.get(me, headers=headers)
+    assert resp.status == 401 and (await resp.json())["code"] == "TOKEN_REVOKED"
