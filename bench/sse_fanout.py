@@ -44,6 +44,8 @@ from storage.migrate import upgrade  # noqa: E402
 from tests.factories import access_token  # noqa: E402
 from tests.servers import start_server  # noqa: E402
 
+from procstat import cpu_of, cpu_seconds, machine_busy, rss_kb  # noqa: E402
+
 ADMIN_DSN = os.environ.get("BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 DB_NAME = os.environ.get("BENCH_SSE_DB", "allign_bench_sse")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -83,37 +85,6 @@ async def prepare_database(doctors: int, patients: int) -> tuple[str, list[uuid.
     finally:
         await conn.close()
     return url, doctor_ids, patient_ids
-
-
-def rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def cpu_of(names: tuple[str, ...]) -> float:
-    """CPU seconds of every process whose command name starts with one of `names`."""
-    total = 0.0
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "comm").read_text().startswith(names):
-                    total += cpu_seconds(int(entry.name))
-            except OSError:
-                pass
-    return total
-
-
-def machine_busy() -> tuple[int, int]:
-    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    idle = values[3] + values[4]
-    return sum(values) - idle, sum(values)
 
 
 async def gauge(http: aiohttp.ClientSession, server, name: str) -> float:

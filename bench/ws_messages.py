@@ -43,6 +43,8 @@ from storage.tables import connect_sessions, doctors, users, wallets  # noqa: E4
 from tests.factories import access_token  # noqa: E402
 from tests.servers import start_server  # noqa: E402
 
+from procstat import cpu_of, cpu_seconds, machine_busy, rss_kb  # noqa: E402
+
 ADMIN_DSN = os.environ.get("BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 DB_NAME = os.environ.get("BENCH_WS_DB", "allign_bench_ws")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -86,17 +88,10 @@ async def prepare_database(pairs: int) -> tuple[str, list[tuple[uuid.UUID, uuid.
     return url, rows
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
+def _cpu_readings(servers) -> list[float]:
+    """CPU seconds so far: server A, server B, this load generator, PostgreSQL, Redis."""
+    return ([cpu_seconds(s.pid) for s in servers]
+            + [time.process_time(), cpu_of(("postgres",)), cpu_of(("redis-server",))])
 
 
 async def ws_gauge(http: aiohttp.ClientSession, server) -> int:
@@ -220,13 +215,16 @@ async def run(args: argparse.Namespace) -> None:
             print(f"connected {2 * len(sockets)} sockets in {connect_s:.1f} s; sending for {args.duration:.0f} s "
                   f"at {args.rate:.0f} msg/s via {args.via} ...", flush=True)
             t1 = time.perf_counter()
-            cpu_before = [cpu_seconds(s.pid) for s in servers]
+            cpu_before = _cpu_readings(servers)
+            busy_before = machine_busy()
             sent = await send_load(http, servers, sockets, stats, rate=args.rate, duration=args.duration, via=args.via)
             send_s = time.perf_counter() - t1
             deadline = time.perf_counter() + 10
             while len(stats.latencies) < sent and time.perf_counter() < deadline:
                 await asyncio.sleep(0.1)
-            cpu_used = [cpu_seconds(s.pid) - before for s, before in zip(servers, cpu_before)]
+            cpu_used = [after - before for before, after in zip(cpu_before, _cpu_readings(servers))]
+            busy_after = machine_busy()
+            busy = (busy_after[0] - busy_before[0]) / max(1, busy_after[1] - busy_before[1]) * 100
             for p_ws, d_ws, *_ in sockets:
                 await p_ws.close()
                 await d_ws.close()
@@ -246,7 +244,10 @@ async def run(args: argparse.Namespace) -> None:
             print(f"latency send→ack         p50 {pct(acks, 50):.1f} ms  p90 {pct(acks, 90):.1f} ms  "
                   f"p99 {pct(acks, 99):.1f} ms  (stored and committed; ws mode only)")
         print(f"server CPU               A {cpu_used[0]:.1f} s, B {cpu_used[1]:.1f} s during the run: "
-              f"{sum(cpu_used) / max(1, sent) * 1000:.2f} ms per message for both processes together")
+              f"{sum(cpu_used[:2]) / max(1, sent) * 1000:.2f} ms per message for both processes together")
+        print(f"machine CPU              {os.cpu_count()} cores {busy:.0f}% busy; per message: servers "
+              f"{sum(cpu_used[:2]) / max(1, sent) * 1000:.2f} ms, PostgreSQL {cpu_used[3] / max(1, sent) * 1000:.2f} ms, "
+              f"Redis {cpu_used[4] / max(1, sent) * 1000:.2f} ms, load generator {cpu_used[2] / max(1, sent) * 1000:.2f} ms")
         for name, before, after, count in zip("AB", rss_before, rss_after, held):
             per = (after - before) / count if count else 0
             print(f"server {name} RSS            {before / 1024:.0f} MB idle → {after / 1024:.0f} MB with {count} sockets "

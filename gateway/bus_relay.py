@@ -1,8 +1,8 @@
 """The outbox relay: committed event_outbox rows → Redis, in commit order, by one leader at a time.
 
 Every process runs a relay; the one holding a PostgreSQL advisory lock is the leader, the others
-wait on that lock (a dead leader's connection drops, the lock is released, the next one takes over
-at once). One leader keeps each channel's events in commit order across processes.
+try to take that lock twice a second (a dead leader's connection drops, the lock is released, the
+next one takes over within LEADER_POLL). One leader keeps each channel's events in commit order across processes.
 
 A pass: (1) give the oldest unassigned rows their bus `event_id` from `event_bus_seq`, in outbox id
 order (rows visible now are committed; a later commit gets a later id); (2) publish them with one
@@ -32,12 +32,13 @@ log = logging.getLogger(__name__)
 RELAY_LOCK = 0x416C6C69676E4276   # advisory lock key of the relay leader ("AllignBv")
 NOTIFY_CHANNEL = "event_outbox"    # see migration 0005
 PRUNE_EVERY = 60.0
+LEADER_POLL = 0.5  # seconds between a follower's attempts to take over (the failover delay)
 QUERY_TIMEOUT = 15.0  # a relay query that hangs (dead database host) ends the leadership; another takes over
 
 _ASSIGN = """
 WITH numbered AS (
     SELECT id, nextval('event_bus_seq') AS event_id FROM event_outbox
-    WHERE published_at IS NULL AND event_id IS NULL ORDER BY id LIMIT $1)
+    WHERE event_id IS NULL ORDER BY id LIMIT $1)
 UPDATE event_outbox o SET event_id = n.event_id FROM numbered n WHERE o.id = n.id
 RETURNING o.id, o.event_id, o.channel, o.event_type, o.data::text AS data
 """
@@ -124,8 +125,11 @@ class OutboxRelay:
             conn: asyncpg.Connection | None = None
             try:
                 conn = await asyncpg.connect(self._dsn, server_settings={
-                    "application_name": "allign-event-relay", "statement_timeout": "0"})
-                await conn.execute("SELECT pg_advisory_lock($1)", RELAY_LOCK)  # waits while another leads
+                    "application_name": "allign-event-relay", "statement_timeout": "0",
+                    # Plain index scans mark the entries of dead row versions as dead on the way
+                    # (see migration 0009); bitmap scans would read them all again on every pass.
+                    "enable_bitmapscan": "off"})
+                await self._wait_for_leadership(conn)
                 await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
                 self.is_leader = True
                 self._leftover = True
@@ -142,6 +146,13 @@ class OutboxRelay:
                     conn.terminate()  # releases the advisory lock at once
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 5.0)
+
+    async def _wait_for_leadership(self, conn: asyncpg.Connection) -> None:
+        """Take the leader's lock once it is free. Polled: a statement waiting on the lock would hold
+        its snapshot all along, and with it back every VACUUM and dead-index-entry cleanup of the
+        database (the relay's own queue scans included) for as long as another process leads."""
+        while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", RELAY_LOCK, timeout=QUERY_TIMEOUT):
+            await asyncio.sleep(LEADER_POLL)
 
     def _on_notify(self, *_: Any) -> None:
         self._wakeup.set()

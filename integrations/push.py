@@ -97,6 +97,8 @@ class PushWorker:
                .where(N.c.status == "PENDING", sa.or_(N.c.next_attempt_at <= now, N.c.attempts == 0))
                .order_by(N.c.next_attempt_at).limit(self.batch_size).with_for_update(skip_locked=True))
         async with self.app[keys.DB].begin() as conn:
+            # A plain index scan marks claimed rows' dead index entries as it passes (migration 0009).
+            await conn.exec_driver_sql("SET LOCAL enable_bitmapscan = off")
             rows = await conn.execute(
                 sa.update(N).where(N.c.id.in_(due.scalar_subquery()), N.c.status == "PENDING")
                 .values(attempts=N.c.attempts + 1,

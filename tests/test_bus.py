@@ -221,6 +221,21 @@ async def test_several_relays_publish_each_event_once_in_order_and_fail_over(mak
         assert (await take(sub, 1))[0].type == "after.failover"
 
 
+async def test_a_waiting_relay_holds_no_snapshot_back(make_client, db):
+    """A follower waiting in a statement would pin the database's xmin horizon: no VACUUM, and no
+    dead index entries of the queues cleaned, for as long as another process leads."""
+    a = await make_client()
+    b = await make_client()
+    await wait_until(lambda: _true(a.server.app[keys.BUS].relay.is_leader or b.server.app[keys.BUS].relay.is_leader))
+    await asyncio.sleep(0.3)  # the follower has tried the lock by now
+    async with db.connect() as conn:
+        relays = (await conn.execute(sa.text(
+            "SELECT backend_xmin IS NOT NULL AS pins, state FROM pg_stat_activity "
+            "WHERE application_name = 'allign-event-relay' AND datname = current_database()"))).all()
+    assert len(relays) == 2
+    assert not any(r.pins for r in relays), relays
+
+
 async def _true(value) -> bool:
     return bool(value)
 
