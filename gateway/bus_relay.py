@@ -6,7 +6,8 @@ next one takes over within LEADER_POLL). One leader keeps each channel's events 
 
 A pass: (1) give the oldest unassigned rows their bus `event_id` from `event_bus_seq`, in outbox id
 order (rows visible now are committed; a later commit gets a later id); (2) publish them with one
-Lua script (XADD with the explicit id `<event_id>-0`, PUBLISH, tip); (3) mark them published.
+Lua script (XADD with the explicit id `<event_id>-0`, PUBLISH, tip); (3) mark them published, in
+the same statement as the next pass's (1): passes follow each other until one finds nothing.
 A crash between (2) and (3) republishes on the next pass: XADD refuses an id it already holds,
 and the script then skips the PUBLISH, so a retry is idempotent. While Redis is down, (2) fails and
 rows stay in the outbox; they go out, in order, when it is back.
@@ -35,8 +36,12 @@ PRUNE_EVERY = 60.0
 LEADER_POLL = 0.5  # seconds between a follower's attempts to take over (the failover delay)
 QUERY_TIMEOUT = 15.0  # a relay query that hangs (dead database host) ends the leadership; another takes over
 
+# Numbers the next rows, and marks as published the batch the previous pass published (one
+# statement per pass under load; the two sets never overlap: numbered rows had no event_id).
 _ASSIGN = """
-WITH numbered AS (
+WITH marked AS (
+    UPDATE event_outbox SET published_at = now() WHERE id = ANY($2::bigint[])
+), numbered AS (
     SELECT id, nextval('event_bus_seq') AS event_id FROM event_outbox
     WHERE event_id IS NULL ORDER BY id LIMIT $1)
 UPDATE event_outbox o SET event_id = n.event_id FROM numbered n WHERE o.id = n.id
@@ -103,6 +108,7 @@ class OutboxRelay:
         self._script = redis.register_script(_PUBLISH_LUA)
         self._wakeup = asyncio.Event()
         self._leftover = True
+        self._unmarked: list[int] = []  # outbox ids published but not yet marked so
         self.is_leader = False
         self._task: asyncio.Task | None = None
         self._redis_down = False
@@ -163,7 +169,7 @@ class OutboxRelay:
         while True:
             self._wakeup.clear()
             try:
-                while await self.relay_once(conn) >= self.batch:
+                while await self.relay_once(conn):
                     pass
                 if self._redis_down:
                     log.warning("event relay: Redis is back, outbox drained")
@@ -179,21 +185,25 @@ class OutboxRelay:
                 await asyncio.wait_for(self._wakeup.wait(), self.poll_interval)
 
     async def relay_once(self, conn: asyncpg.Connection) -> int:
-        """One batch; returns how many rows it published (== batch: call again)."""
-        rows: list[asyncpg.Record] = []
-        from_leftover = self._leftover
-        if from_leftover:
+        """One batch; returns how many rows it published (call again until 0: the pass that finds
+        nothing new is also the one that marks the last batch published)."""
+        if self._leftover:  # numbered earlier but maybe never published: a crash, or Redis was down
             rows = await conn.fetch(_LEFTOVER, self.batch, timeout=QUERY_TIMEOUT)
-        if not rows:
-            from_leftover = False
-            rows = sorted(await conn.fetch(_ASSIGN, self.batch, timeout=QUERY_TIMEOUT), key=lambda r: r["event_id"])
-        if not rows:
+            if rows:
+                await self._publish(rows)
+                await conn.execute(_MARK, [r["id"] for r in rows], timeout=QUERY_TIMEOUT)
+                self._leftover = len(rows) >= self.batch
+                return len(rows)
             self._leftover = False
+        rows = await conn.fetch(_ASSIGN, self.batch, self._unmarked, timeout=QUERY_TIMEOUT)
+        self._unmarked = []
+        if not rows:
             return 0
-        self._leftover = True  # until published and marked
+        rows.sort(key=lambda r: r["event_id"])
+        self._leftover = True  # if publishing fails, these wait as leftovers
         await self._publish(rows)
-        await conn.execute(_MARK, [r["id"] for r in rows], timeout=QUERY_TIMEOUT)
-        self._leftover = from_leftover and len(rows) >= self.batch
+        self._leftover = False
+        self._unmarked = [r["id"] for r in rows]  # published; marked by the next pass
         return len(rows)
 
     async def _publish(self, rows: list[asyncpg.Record]) -> None:

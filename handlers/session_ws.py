@@ -100,6 +100,7 @@ class SessionSocket:
         self._pump: asyncio.Task | None = None
         self._closing: asyncio.Task | None = None
         self._typing: tuple[bool | None, float] = (None, 0.0)
+        self._sender: message_store.Sender | None = None  # read at the first send, for every send
         # client_message_ids acknowledged on this socket: their message.new echo is not sent back
         # here (the ack carried the message); the sender's other devices still get it.
         self._acked: collections.deque[str] = collections.deque(maxlen=ACKED_LIMIT)
@@ -252,9 +253,12 @@ class SessionSocket:
         elif f.type == "message.send":
             body = load(MESSAGE_CREATE, f.data, "data")
             async with statements(self.app) as conn:
+                if self._sender is None:
+                    self._sender = await message_store.sender(conn, self.session_id, role=self.who.role,
+                                                              sender_id=self.who.id)
                 row, created = await message_store.send(conn, self.session_id, role=self.who.role,
                                                         sender_id=self.who.id, body=body,
-                                                        now=self.app[keys.CLOCK].now())
+                                                        now=self.app[keys.CLOCK].now(), known=self._sender)
             if created:
                 self._acked.append(str(row["client_message_id"]))
             await self._send("ack", {"ref": f.ref, "status": 201 if created else 200, "message": message_out(row)})

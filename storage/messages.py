@@ -5,6 +5,7 @@ commit order inside one session, which is what a reconnecting websocket relies o
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
 from typing import Any
@@ -150,32 +151,64 @@ SELECT * FROM m"""
 _SEND = {role: _send_statements(role) for role in _NAMED_IN}
 
 
-async def send(conn: AsyncConnection, session_id: uuid.UUID, *, role: str, sender_id: uuid.UUID,
-               body: dict[str, Any], now: dt.datetime) -> tuple[dict[str, Any], bool]:
-    """Send a message as a participant of the session (foreign → 404): (row, created), as `post`.
+@dataclasses.dataclass(frozen=True)
+class Sender:
+    """What a text send needs besides the message: the session's parties and the sender's name (for
+    the push text). A websocket reads it once and passes it to every send; whether the session is
+    still ONGOING is checked by each send's write."""
+    session_id: uuid.UUID
+    role: str
+    sender_id: uuid.UUID
+    name: str | None
+    other_role: str
+    other_id: uuid.UUID
 
-    Hot path, a new text message in an ONGOING session: two statements that commit on their own
-    (`gateway.tx.statements`), no transaction. Everything else (attachments, retries, a session
-    not ONGOING, one that just stopped being ONGOING) goes through `post` under the session's row
-    lock, in a transaction begun on `conn`.
-    """
-    read, write = _SEND[role]
-    session = await driver.fetchrow(conn, read, session_id, sender_id)
+
+async def sender(conn: AsyncConnection, session_id: uuid.UUID, *, role: str, sender_id: uuid.UUID) -> Sender:
+    """The sending participant of a session (foreign → 404)."""
+    return _sender(await _read_session(conn, session_id, role, sender_id), role, sender_id)
+
+
+async def _read_session(conn: AsyncConnection, session_id: uuid.UUID, role: str, sender_id: uuid.UUID):
+    session = await driver.fetchrow(conn, _SEND[role][0], session_id, sender_id)
     if session is None:
         raise session_not_found()
-    if body["content_type"] == "text" and session["status"] == "ONGOING":
+    return session
+
+
+def _sender(session, role: str, sender_id: uuid.UUID) -> Sender:
+    other_role, other_id = rules.other_party(session, role)
+    return Sender(session["id"], role, sender_id, session["sender_name"], other_role, other_id)
+
+
+async def send(conn: AsyncConnection, session_id: uuid.UUID, *, role: str, sender_id: uuid.UUID,
+               body: dict[str, Any], now: dt.datetime, known: Sender | None = None) -> tuple[dict[str, Any], bool]:
+    """Send a message as a participant of the session (foreign → 404): (row, created), as `post`.
+
+    Hot path, a new text message in an ONGOING session: one statement (two without `known`, which
+    must describe this sender in this session) that commits on its own (`gateway.tx.statements`), no
+    transaction. Everything else (attachments, retries, a session not ONGOING, one that just stopped
+    being ONGOING) goes through `post` under the session's row lock, in a transaction begun on `conn`.
+    """
+    if known is None:
+        session = await _read_session(conn, session_id, role, sender_id)
+        ongoing = session["status"] == "ONGOING"
+        known = _sender(session, role, sender_id)
+    else:
+        assert (known.session_id, known.role, known.sender_id) == (session_id, role, sender_id)
+        ongoing = True  # as far as we know: the write checks
+    if body["content_type"] == "text" and ongoing:
         message = {"id": uuid.uuid4(), "session_id": session_id, "sender_id": sender_id,
                    "sender_role": rules.party(role), "client_message_id": body["client_message_id"],
                    "content_type": "text", "content": body["content"], "created_at": now,
                    "delivered_at": None, "read_at": None}  # the row as inserted: the event carries it
-        other_role, other_id = rules.other_party(session, role)
         push = push_payloads.message_new(session_id, message["id"], sender_role=message["sender_role"],
-                                         sender_name=session["sender_name"], content_type="text")
+                                         sender_name=known.name, content_type="text")
         row = await driver.fetchrow(
-            conn, write, session_id, sender_id, message["id"], message["sender_role"], message["client_message_id"],
-            "text", message["content"], now,
+            conn, _SEND[role][1], session_id, sender_id, message["id"], message["sender_role"],
+            message["client_message_id"], "text", message["content"], now,
             *events.event_args(events.session_channel(session_id), "message.new", message_out(message)),
-            *events.push_args(other_role, other_id, **push.outbox_fields()))
+            *events.push_args(known.other_role, known.other_id, **push.outbox_fields()))
         if row is not None:
             events.mark_pending(conn, events=True, pushes=True)
             return dict(row), True
