@@ -84,6 +84,11 @@ async def prepare_database(pairs: int) -> tuple[str, list[tuple[uuid.UUID, uuid.
             {"id": s, "patient_id": p, "doctor_id": d, "status": "ONGOING", "rate_per_minute": 500,
              "room_name": f"cn-{s}", "requested_at": now, "expires_at": now, "started_at": now}
             for p, d, s in rows])
+    # A live database has planner statistics (autovacuum analyzes within a minute of a bulk load);
+    # a fresh one would plan even the foreign-key checks as sequential scans.
+    async with engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.exec_driver_sql("ANALYZE")
     await engine.dispose()
     return url, rows
 

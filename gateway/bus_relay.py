@@ -34,17 +34,26 @@ RELAY_LOCK = 0x416C6C69676E4276   # advisory lock key of the relay leader ("Alli
 NOTIFY_CHANNEL = "event_outbox"    # see migration 0005
 PRUNE_EVERY = 60.0
 LEADER_POLL = 0.5  # seconds between a follower's attempts to take over (the failover delay)
-QUERY_TIMEOUT = 15.0  # a relay query that hangs (dead database host) ends the leadership; another takes over
+QUERY_TIMEOUT = 15.0
+# Every relay statement looks up at most a batch of rows by key in a table whose statistics lag its
+# churn; left to them, the planner (prepared statements: generic plans) came to scan the whole table
+# on every pass. Plain index scans and nested loops only; plain index scans also mark the entries of
+# dead row versions dead on the way (migration 0009), where bitmap scans would read them every time.
+LOOKUPS_ONLY = {"enable_seqscan": "off", "enable_bitmapscan": "off",
+                "enable_hashjoin": "off", "enable_mergejoin": "off"}  # a relay query that hangs (dead database host) ends the leadership; another takes over
 
 # Numbers the next rows, and marks as published the batch the previous pass published (one
 # statement per pass under load; the two sets never overlap: numbered rows had no event_id).
+# `o.id = ANY(ARRAY(...))` keeps the update a key lookup in every plan: the generic plan a
+# prepared statement settles on while the table is small would otherwise join by reading it whole.
 _ASSIGN = """
 WITH marked AS (
     UPDATE event_outbox SET published_at = now() WHERE id = ANY($2::bigint[])
 ), numbered AS (
     SELECT id, nextval('event_bus_seq') AS event_id FROM event_outbox
     WHERE event_id IS NULL ORDER BY id LIMIT $1)
-UPDATE event_outbox o SET event_id = n.event_id FROM numbered n WHERE o.id = n.id
+UPDATE event_outbox o SET event_id = n.event_id FROM numbered n
+WHERE o.id = ANY(ARRAY(SELECT id FROM numbered)) AND o.id = n.id
 RETURNING o.id, o.event_id, o.channel, o.event_type, o.data::text AS data
 """
 _LEFTOVER = """
@@ -132,9 +141,7 @@ class OutboxRelay:
             try:
                 conn = await asyncpg.connect(self._dsn, server_settings={
                     "application_name": "allign-event-relay", "statement_timeout": "0",
-                    # Plain index scans mark the entries of dead row versions as dead on the way
-                    # (see migration 0009); bitmap scans would read them all again on every pass.
-                    "enable_bitmapscan": "off"})
+                    **LOOKUPS_ONLY})
                 await self._wait_for_leadership(conn)
                 await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
                 self.is_leader = True

@@ -25,6 +25,7 @@ from aiohttp import web
 
 from domain.push_payloads import fcm_data
 from gateway import keys
+from gateway.bus_relay import LOOKUPS_ONLY
 from integrations import fcm
 from storage import devices
 from storage.tables import notifications
@@ -97,10 +98,13 @@ class PushWorker:
                .where(N.c.status == "PENDING", sa.or_(N.c.next_attempt_at <= now, N.c.attempts == 0))
                .order_by(N.c.next_attempt_at).limit(self.batch_size).with_for_update(skip_locked=True))
         async with self.app[keys.DB].begin() as conn:
-            # A plain index scan marks claimed rows' dead index entries as it passes (migration 0009).
-            await conn.exec_driver_sql("SET LOCAL enable_bitmapscan = off")
+            for setting, value in LOOKUPS_ONLY.items():  # see there: same table shape, same reasons
+                await conn.exec_driver_sql(f"SET LOCAL {setting} = {value}")
             rows = await conn.execute(
-                sa.update(N).where(N.c.id.in_(due.scalar_subquery()), N.c.status == "PENDING")
+                # id = ANY(ARRAY(...)): a key lookup in every plan (an IN semi-join's generic plan,
+                # settled while the table was small, read the whole table on every claim).
+                sa.update(N).where(N.c.id == sa.any_(sa.func.array(due.scalar_subquery())),
+                                   N.c.status == "PENDING")
                 .values(attempts=N.c.attempts + 1,
                         next_attempt_at=now + dt.timedelta(seconds=self.lease_seconds))
                 .returning(N))
