@@ -40,6 +40,7 @@ DELIVERY GUARANTEE (the one place it is written down)
 """
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any, AsyncIterator
 
@@ -47,6 +48,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from gateway import keys
+from gateway.auth import revoked_jtis
 from gateway.bus_history import BusKeys, History
 from gateway.bus_listener import Listener
 from gateway.bus_relay import OutboxRelay
@@ -166,7 +168,8 @@ async def bus_ctx(app: web.Application) -> AsyncIterator[None]:
     bus = EventBus(redis=app[keys.REDIS], engine=app[keys.DB], metrics=app[keys.METRICS],
                    database_url=settings.database_url, redis_prefix=settings.redis_prefix,
                    history_len=settings.event_history_len, queue_size=settings.send_queue_size)
-    registry = ConnectionRegistry(app[keys.METRICS])
+    registry = ConnectionRegistry(app[keys.METRICS], now=app[keys.CLOCK].now,
+                                  revoked=functools.partial(revoked_jtis, app))
     app[keys.BUS] = bus
     app[keys.STREAMS] = registry
 

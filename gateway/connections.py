@@ -13,30 +13,39 @@ Usage in a handler:
 
 The per-connection bounded send queue is the subscription's queue (gateway.bus_subscription):
 a consumer that does not drain it is cut off with reason "slow_consumer".
+
+A token is checked when its connection opens; a connection tracked with its principal is closed
+once that token expires (checked every second) or is revoked by a logout (every 10 seconds).
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
 log = logging.getLogger(__name__)
 
 REAP_INTERVAL = 1.0
+CREDENTIALS_INTERVAL = 10.0  # how often held connections' tokens are checked against the denylist
 CLIENT_GONE = "client_gone"
+TOKEN_EXPIRED = "token_expired"
+TOKEN_REVOKED = "token_revoked"
 
 
 class Connection:
     """A tracked connection; `with registry.track(...) as conn:` registers it for the block."""
 
-    __slots__ = ("kind", "subject", "_request", "_registry", "close_reason", "_callbacks")
+    __slots__ = ("kind", "subject", "principal", "_request", "_registry", "close_reason", "_callbacks")
 
-    def __init__(self, registry: "ConnectionRegistry", request: web.Request, kind: str, subject: Any) -> None:
+    def __init__(self, registry: "ConnectionRegistry", request: web.Request, kind: str, subject: Any,
+                 principal: Any) -> None:
         self.kind = kind
         self.subject = subject
+        self.principal = principal  # gateway.auth.Principal: its token must stay valid while held
         self._request = request
         self._registry = registry
         self.close_reason: str | None = None
@@ -81,15 +90,22 @@ class Connection:
 
 
 class ConnectionRegistry:
-    def __init__(self, metrics: Any) -> None:
+    """`now()` gives the time tokens expire against; `revoked(jtis)` answers which of those token ids
+    are revoked (logout). A connection opened with a principal is closed with TOKEN_EXPIRED or
+    TOKEN_REVOKED once its token stops being valid: the token was checked at connect only."""
+
+    def __init__(self, metrics: Any, *, now: Callable[[], dt.datetime] | None = None,
+                 revoked: Callable[[set[Any]], Awaitable[set[Any]]] | None = None) -> None:
         self._open: set[Connection] = set()
         self._gauges = {"sse": metrics.sse_open, "ws": metrics.ws_open}
         self._task: asyncio.Task | None = None
+        self._now = now
+        self._revoked = revoked
         self.closing = False
 
-    def track(self, request: web.Request, kind: str, subject: Any = None) -> Connection:
-        """`with registry.track(request, "sse", subject=doctor_id) as conn:`"""
-        return Connection(self, request, kind, subject)
+    def track(self, request: web.Request, kind: str, subject: Any = None, principal: Any = None) -> Connection:
+        """`with registry.track(request, "sse", subject=doctor_id, principal=who) as conn:`"""
+        return Connection(self, request, kind, subject, principal)
 
     def _add(self, conn: Connection) -> None:
         self._open.add(conn)
@@ -115,10 +131,29 @@ class ConnectionRegistry:
             conn.close(reason)
 
     def reap(self) -> int:
+        """Close connections whose client went away or whose token expired; how many."""
         gone = [c for c in self._open if c.close_reason is None and c.client_gone]
         for conn in gone:
             conn.close(CLIENT_GONE)
-        return len(gone)
+        expired: list[Connection] = []
+        if self._now is not None:
+            now = self._now()
+            expired = [c for c in self._open if c.close_reason is None and c.principal is not None
+                       and c.principal.claims.expires_at <= now]
+            for conn in expired:
+                conn.close(TOKEN_EXPIRED)
+        return len(gone) + len(expired)
+
+    async def close_revoked(self) -> int:
+        """Close connections whose token was revoked since they connected; how many."""
+        held = [c for c in self._open if c.close_reason is None and c.principal is not None]
+        if self._revoked is None or not held:
+            return 0
+        revoked = await self._revoked({c.principal.jti for c in held})
+        closing = [c for c in held if c.principal.jti in revoked]
+        for conn in closing:
+            conn.close(TOKEN_REVOKED)
+        return len(closing)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._reaper(), name="connection-reaper")
@@ -130,9 +165,14 @@ class ConnectionRegistry:
                 await self._task
 
     async def _reaper(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_credentials_check = loop.time() + CREDENTIALS_INTERVAL
         while True:
             await asyncio.sleep(REAP_INTERVAL)
             try:
                 self.reap()
+                if loop.time() >= next_credentials_check:
+                    next_credentials_check = loop.time() + CREDENTIALS_INTERVAL
+                    await self.close_revoked()
             except Exception:
                 log.exception("connection reaper failed")

@@ -33,6 +33,7 @@ CLOSE_TIMEOUT = 3.0                  # how long a close waits for the client's c
 # Close codes (RFC 6455 and the application range).
 NORMAL, GOING_AWAY, POLICY_VIOLATION, TRY_AGAIN_LATER = 1000, 1001, 1008, 1013
 SLOW_CONSUMER_CODE = 4008
+AUTH_ENDED_CODE = 4001  # the token the socket was opened with expired or was revoked
 
 
 def credentials(request: web.Request) -> tuple[str, bool]:

@@ -63,7 +63,7 @@ async def request_stream(request: web.Request) -> web.StreamResponse:
     doctor_id = principal(request).id
     after = _last_event_id(request)
     async with app[keys.BUS].subscribe(doctor_requests_channel(doctor_id), after=after, transport="sse") as sub:
-        with app[keys.STREAMS].track(request, "sse", subject=doctor_id) as conn:
+        with app[keys.STREAMS].track(request, "sse", subject=doctor_id, principal=principal(request)) as conn:
             conn.on_close(sub.close)  # client gone or shutdown: stop waiting for events
             sub.add_close_callback(lambda reason: reason == SLOW_CONSUMER and conn.abort())
             resp = RequestStream()

@@ -17,6 +17,7 @@ subscription's start position as id, so the client's cursor moves on. Clients de
 (and messages by message id), as the bus guarantee says.
 
 Closing: session over 1000 "session_ended"; slow client 4008 "slow_consumer"; 10 bad frames 1008;
+token expired or logged out 4001 "token_expired" / "token_revoked";
 server shutdown 1001; bus trouble 1013 with the bus's reason. Heartbeat pings (settings.ws_heartbeat)
 close a client that stops answering.
 """
@@ -39,6 +40,7 @@ from gateway import keys
 from gateway import ws as wsu
 from gateway.auth import Principal, authenticate
 from gateway.bus import SHUTDOWN, SLOW_CONSUMER, SlowConsumer, parse_event_id
+from gateway.connections import TOKEN_EXPIRED, TOKEN_REVOKED
 from gateway.jsonutil import isoformat
 from gateway.tx import statements, transaction
 from schemas.common import UUID_RE, load, path_uuid
@@ -109,7 +111,7 @@ class SessionSocket:
 
     async def run(self, after: int | None) -> web.WebSocketResponse:
         await self.ws.prepare(self.request)
-        with self.app[keys.STREAMS].track(self.request, "ws", subject=self.who.id) as conn:
+        with self.app[keys.STREAMS].track(self.request, "ws", subject=self.who.id, principal=self.who) as conn:
             conn.on_close(self._on_connection_closed)
             self._start_pump(after)
             try:
@@ -130,7 +132,10 @@ class SessionSocket:
                 wsu.close(self.ws, code, reason, abort=self.request if abort else None))
 
     def _on_connection_closed(self, reason: str) -> None:
-        self._finish(wsu.GOING_AWAY, reason, abort=reason != SHUTDOWN)
+        if reason in (TOKEN_EXPIRED, TOKEN_REVOKED):
+            self._finish(wsu.AUTH_ENDED_CODE, reason)  # reconnect with a fresh token
+        else:
+            self._finish(wsu.GOING_AWAY, reason, abort=reason != SHUTDOWN)
 
     def _start_pump(self, after: int | None) -> None:
         self._pump = asyncio.create_task(self._run_pump(after), name=f"ws-pump:{self.session_id}")
