@@ -1,8 +1,11 @@
 """CPU and memory readings from /proc for the benchmarks (Linux only)."""
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 from pathlib import Path
+from typing import Iterator
 
 
 def rss_kb(pid: int) -> int:
@@ -36,3 +39,17 @@ def machine_busy() -> tuple[int, int]:
     values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     idle = values[3] + values[4]
     return sum(values) - idle, sum(values)
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """The load generator's own full collections (it holds thousands of client connections) would
+    show up as server latency: during the measured phase it does without."""
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+        gc.unfreeze()

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import gc
 import os
 import re
 import resource
@@ -44,7 +43,7 @@ from storage.migrate import upgrade  # noqa: E402
 from tests.factories import access_token  # noqa: E402
 from tests.servers import start_server  # noqa: E402
 
-from procstat import cpu_of, cpu_seconds, machine_busy, rss_kb  # noqa: E402
+from procstat import collector_paused, cpu_of, cpu_seconds, machine_busy, rss_kb  # noqa: E402
 
 ADMIN_DSN = os.environ.get("BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 DB_NAME = os.environ.get("BENCH_SSE_DB", "allign_bench_sse")
@@ -240,15 +239,16 @@ async def run(args: argparse.Namespace) -> None:
                   f"per idle stream: A {per_stream[0]:.1f} KB, B {per_stream[1]:.1f} KB; "
                   f"idle CPU: A {idle_cpu[0]:.1f}%, B {idle_cpu[1]:.1f}%")
 
-            gc.collect()
             mode = "outbox rows written directly" if args.direct else "POST /connect/sessions via the other process"
             print(f"load: {args.rate:.0f} requests/s for {args.duration:.0f} s ({mode}) ...", flush=True)
             cpu_before = [cpu_seconds(s.pid) for s in servers] + [time.process_time(), cpu_of(("postgres",)),
                                                                   cpu_of(("redis-server",))]
             busy_before = machine_busy()
             t1 = time.perf_counter()
-            sent = await send_requests(http, servers, settings, doctor_ids, patient_ids, home, stats,
-                                       rate=args.rate, duration=args.duration, direct_dsn=url if args.direct else None)
+            with collector_paused():
+                sent = await send_requests(http, servers, settings, doctor_ids, patient_ids, home, stats,
+                                           rate=args.rate, duration=args.duration,
+                                           direct_dsn=url if args.direct else None)
             send_s = time.perf_counter() - t1
             cpu_used = [after - before for before, after in
                         zip(cpu_before, [cpu_seconds(s.pid) for s in servers] + [time.process_time(),

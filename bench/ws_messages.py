@@ -43,7 +43,7 @@ from storage.tables import connect_sessions, doctors, users, wallets  # noqa: E4
 from tests.factories import access_token  # noqa: E402
 from tests.servers import start_server  # noqa: E402
 
-from procstat import cpu_of, cpu_seconds, machine_busy, rss_kb  # noqa: E402
+from procstat import collector_paused, cpu_of, cpu_seconds, machine_busy, rss_kb  # noqa: E402
 
 ADMIN_DSN = os.environ.get("BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 DB_NAME = os.environ.get("BENCH_WS_DB", "allign_bench_ws")
@@ -222,7 +222,9 @@ async def run(args: argparse.Namespace) -> None:
             t1 = time.perf_counter()
             cpu_before = _cpu_readings(servers)
             busy_before = machine_busy()
-            sent = await send_load(http, servers, sockets, stats, rate=args.rate, duration=args.duration, via=args.via)
+            with collector_paused():
+                sent = await send_load(http, servers, sockets, stats, rate=args.rate, duration=args.duration,
+                                       via=args.via)
             send_s = time.perf_counter() - t1
             deadline = time.perf_counter() + 10
             while len(stats.latencies) < sent and time.perf_counter() < deadline:
