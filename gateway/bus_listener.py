@@ -44,8 +44,9 @@ class ChannelState:
             return
         if self._waiter is None:
             self._waiter = asyncio.get_running_loop().create_future()
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(asyncio.shield(self._waiter), timeout)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await asyncio.shield(self._waiter)
 
     def confirm(self) -> None:
         self.confirmed = True
@@ -98,8 +99,9 @@ class Listener:
         """Start the connection loop; wait (a little) for Redis, but start without it."""
         self._ready_event = asyncio.Event()
         self._task = asyncio.create_task(self._run(), name="bus-listener")
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._ready_event.wait(), ready_timeout)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(ready_timeout):
+                await self._ready_event.wait()
 
     async def stop(self) -> None:
         if self._task is not None:

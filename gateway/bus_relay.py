@@ -188,8 +188,11 @@ class OutboxRelay:
             if loop.time() >= next_prune:
                 next_prune = loop.time() + PRUNE_EVERY
                 await self.prune(conn)
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), self.poll_interval)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancellation that lands
+            # as the wait completes (a woken relay then never stopped).
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.poll_interval):
+                    await self._wakeup.wait()
 
     async def relay_once(self, conn: asyncpg.Connection) -> int:
         """One batch; returns how many rows it published (call again until 0: the pass that finds

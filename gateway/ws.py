@@ -111,8 +111,8 @@ async def close(ws: web.WebSocketResponse, code: int, reason: str, *,
     then drop the TCP connection."""
     if not ws.closed:
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(ws.close(code=code, message=reason.encode()[:120], drain=abort is None),
-                                   timeout=CLOSE_TIMEOUT + 1)
+            async with asyncio.timeout(CLOSE_TIMEOUT + 1):
+                await ws.close(code=code, message=reason.encode()[:120], drain=abort is None)
     transport = abort.transport if abort is not None else None
     if transport is not None:
         loop = asyncio.get_running_loop()

@@ -32,7 +32,8 @@ async def readyz(request: web.Request) -> web.Response:
     checks = {}
     for name, check in (("database", _check_db), ("redis", _check_redis)):
         try:
-            await asyncio.wait_for(check(request.app), timeout=2)
+            async with asyncio.timeout(2):
+                await check(request.app)
             checks[name] = "ok"
         except Exception as exc:  # any failure means not ready; the reason is for operators
             checks[name] = f"error: {type(exc).__name__}"

@@ -70,8 +70,9 @@ class PushWorker:
             except Exception:
                 log.exception("push worker pass failed")
             try:
-                await asyncio.wait_for(self._wakeup.wait(), timeout=self.poll_interval)
-            except asyncio.TimeoutError:
+                async with asyncio.timeout(self.poll_interval):  # not wait_for: see bus_relay._lead
+                    await self._wakeup.wait()
+            except TimeoutError:
                 continue
             # Woken by a commit: let a busy moment's pushes gather into one batch.
             await asyncio.sleep(self.coalesce_seconds)

@@ -9,6 +9,8 @@ import asyncio
 import dataclasses
 import itertools
 import os
+import signal
+import sys
 import uuid
 
 import asyncpg
@@ -22,6 +24,17 @@ from gateway.clock import Clock, FrozenClock
 from storage.db import create_engine
 from storage.migrate import upgrade
 from tests import factories
+
+def _dump_asyncio_tasks(signum, frame) -> None:
+    """`kill -USR1 <pytest pid>`: print every task of the running event loop (a stuck test's await)."""
+    loop = asyncio.events._get_running_loop()
+    tasks = asyncio.all_tasks(loop) if loop is not None else set()
+    print(f"\n--- {len(tasks)} asyncio tasks ---", file=sys.stderr)
+    for task in tasks:
+        task.print_stack(file=sys.stderr)
+
+
+signal.signal(signal.SIGUSR1, _dump_asyncio_tasks)
 
 ADMIN_DSN = os.environ.get("TEST_DATABASE_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
