@@ -132,17 +132,18 @@ class ConnectionRegistry:
 
     def reap(self) -> int:
         """Close connections whose client went away or whose token expired; how many."""
-        gone = [c for c in self._open if c.close_reason is None and c.client_gone]
-        for conn in gone:
-            conn.close(CLIENT_GONE)
-        expired: list[Connection] = []
-        if self._now is not None:
-            now = self._now()
-            expired = [c for c in self._open if c.close_reason is None and c.principal is not None
-                       and c.principal.claims.expires_at <= now]
-            for conn in expired:
-                conn.close(TOKEN_EXPIRED)
-        return len(gone) + len(expired)
+        now = self._now() if self._now is not None else None
+        closing: list[tuple[Connection, str]] = []
+        for conn in self._open:
+            if conn.close_reason is not None:
+                continue
+            if conn.client_gone:
+                closing.append((conn, CLIENT_GONE))
+            elif now is not None and conn.principal is not None and conn.principal.claims.expires_at <= now:
+                closing.append((conn, TOKEN_EXPIRED))
+        for conn, reason in closing:
+            conn.close(reason)
+        return len(closing)
 
     async def close_revoked(self) -> int:
         """Close connections whose token was revoked since they connected; how many."""

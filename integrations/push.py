@@ -99,8 +99,7 @@ class PushWorker:
                .where(N.c.status == "PENDING", sa.or_(N.c.next_attempt_at <= now, N.c.attempts == 0))
                .order_by(N.c.next_attempt_at).limit(self.batch_size).with_for_update(skip_locked=True))
         async with self.app[keys.DB].begin() as conn:
-            for setting, value in LOOKUPS_ONLY.items():  # see there: same table shape, same reasons
-                await conn.exec_driver_sql(f"SET LOCAL {setting} = {value}")
+            await conn.exec_driver_sql(_LOOKUPS_ONLY_HERE)  # see LOOKUPS_ONLY: same table shape, same reasons
             rows = await conn.execute(
                 # id = ANY(ARRAY(...)): a key lookup in every plan (an IN semi-join's generic plan,
                 # settled while the table was small, read the whole table on every claim).
@@ -190,6 +189,10 @@ class PushWorker:
             if outcomes:
                 await conn.execute(_FINISH, outcomes)
 
+
+# SET LOCAL of each setting, in one statement.
+_LOOKUPS_ONLY_HERE = "SELECT " + ", ".join(f"set_config('{name}', '{value}', true)"
+                                           for name, value in LOOKUPS_ONLY.items())
 
 # Only while our lease holds: a row re-claimed after an expired lease belongs to that claim.
 _FINISH = (
