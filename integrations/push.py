@@ -93,21 +93,9 @@ class PushWorker:
         return self.app[keys.CLOCK].now()
 
     async def _claim(self) -> list[dict[str, Any]]:
-        now = self._now()
-        # A fresh row (attempts = 0) is due at once whatever its clock; retries follow next_attempt_at.
-        due = (sa.select(N.c.id)
-               .where(N.c.status == "PENDING", sa.or_(N.c.next_attempt_at <= now, N.c.attempts == 0))
-               .order_by(N.c.next_attempt_at).limit(self.batch_size).with_for_update(skip_locked=True))
         async with self.app[keys.DB].begin() as conn:
             await conn.exec_driver_sql(_LOOKUPS_ONLY_HERE)  # see LOOKUPS_ONLY: same table shape, same reasons
-            rows = await conn.execute(
-                # id = ANY(ARRAY(...)): a key lookup in every plan (an IN semi-join's generic plan,
-                # settled while the table was small, read the whole table on every claim).
-                sa.update(N).where(N.c.id == sa.any_(sa.func.array(due.scalar_subquery())),
-                                   N.c.status == "PENDING")
-                .values(attempts=N.c.attempts + 1,
-                        next_attempt_at=now + dt.timedelta(seconds=self.lease_seconds))
-                .returning(N))
+            rows = await conn.execute(claim_statement(self._now(), self.batch_size, self.lease_seconds))
             return [dict(r) for r in rows.mappings()]
 
     async def _process_batch(self) -> int:
@@ -188,6 +176,24 @@ class PushWorker:
                                                   dead[0].error or "unregistered", self._now())
             if outcomes:
                 await conn.execute(_FINISH, outcomes)
+
+
+# In the SQL text, not a parameter: only then can a generic plan use the partial due index
+# (`WHERE status = 'PENDING'`), which a bound `status = $1` does not prove.
+_PENDING = sa.literal_column("'PENDING'")
+
+
+def claim_statement(now: dt.datetime, batch_size: int, lease_seconds: float):
+    """Lease up to `batch_size` due PENDING rows (attempts + 1, due again when the lease ends)."""
+    # A fresh row (attempts = 0) is due at once whatever its clock; retries follow next_attempt_at.
+    due = (sa.select(N.c.id)
+           .where(N.c.status == _PENDING, sa.or_(N.c.next_attempt_at <= now, N.c.attempts == 0))
+           .order_by(N.c.next_attempt_at).limit(batch_size).with_for_update(skip_locked=True))
+    # id = ANY(ARRAY(...)): a key lookup in every plan (an IN semi-join's generic plan, settled
+    # while the table was small, read the whole table on every claim).
+    return (sa.update(N).where(N.c.id == sa.any_(sa.func.array(due.scalar_subquery())), N.c.status == _PENDING)
+            .values(attempts=N.c.attempts + 1, next_attempt_at=now + dt.timedelta(seconds=lease_seconds))
+            .returning(N))
 
 
 # SET LOCAL of each setting, in one statement.
