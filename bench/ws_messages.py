@@ -8,7 +8,9 @@ starts two `python run.py` processes (A and B) on the same database and Redis, a
 patient to A and every doctor to B (2·M sockets), so each message crosses processes through the
 bus. Then it sends at a fixed total rate, alternating sender and session, either as `message.send`
 frames (default) or as POST /messages, and measures the time from just before the send to the
-other party's `message.new` frame (same clock: the load generator holds both sockets).
+other party's `message.new` frame (same clock: the load generator holds both sockets). A warm-up
+sends every sender's first message first, at the same rate, and reports it on its own line
+(`--no-warmup` counts it with the rest).
 
 Prints: sockets held (from each server's /metrics), connect time, messages sent / delivered,
 latency p50/p90/p99/max, achieved rate, and each server's RSS growth per socket held.
@@ -93,6 +95,25 @@ async def prepare_database(pairs: int) -> tuple[str, list[tuple[uuid.UUID, uuid.
     return url, rows
 
 
+async def _drained(stats: Stats, sent: int, *, acks: bool = False, timeout: float = 10.0) -> None:
+    """Wait (up to `timeout`) until every message sent has reached the other party (and its ack)."""
+    deadline = time.perf_counter() + timeout
+    while ((len(stats.latencies) < sent or (acks and stats.acks < sent))
+           and time.perf_counter() < deadline):
+        await asyncio.sleep(0.1)
+
+
+def _print_timeline(timeline: list[tuple[float, float]], start: float) -> None:
+    """Per second of sending: messages, p50, max (where a slow tail comes from: spread or bursts)."""
+    by_second: dict[int, list[float]] = {}
+    for sent_at, latency in timeline:
+        by_second.setdefault(int(sent_at - start), []).append(latency)
+    print("second   messages   p50 ms   max ms")
+    for second in sorted(by_second):
+        values = by_second[second]
+        print(f"{second:6d} {len(values):10d} {pct(values, 50):8.1f} {max(values) * 1000:8.1f}")
+
+
 def _cpu_readings(servers) -> list[float]:
     """CPU seconds so far: server A, server B, this load generator, PostgreSQL, Redis."""
     return ([cpu_seconds(s.pid) for s in servers]
@@ -110,6 +131,7 @@ class Stats:
     latencies: list[float] = dataclasses.field(default_factory=list)   # send → other party's message.new
     ack_latencies: list[float] = dataclasses.field(default_factory=list)  # send → sender's ack (stored)
     sent_at: dict[int, float] = dataclasses.field(default_factory=dict)
+    timeline: list[tuple[float, float]] = dataclasses.field(default_factory=list)  # (sent at, latency)
     acks: int = 0
     errors: int = 0
 
@@ -125,6 +147,7 @@ async def reader(ws: aiohttp.ClientWebSocketResponse, my_role: str, stats: Stats
             if data["sender_role"] != my_role:  # the other party's message
                 sent_at = float(data["content"].partition("|")[0])
                 stats.latencies.append(time.perf_counter() - sent_at)
+                stats.timeline.append((sent_at, stats.latencies[-1]))
         elif kind == "ack":
             stats.acks += 1
             sent_at = stats.sent_at.pop(frame["data"]["ref"], None)
@@ -219,6 +242,18 @@ async def run(args: argparse.Namespace) -> None:
                        for p_ws, d_ws, *_ in sockets for ws, role in ((p_ws, "patient"), (d_ws, "doctor"))]
             print(f"connected {2 * len(sockets)} sockets in {connect_s:.1f} s; sending for {args.duration:.0f} s "
                   f"at {args.rate:.0f} msg/s via {args.via} ...", flush=True)
+            warmup = None
+            if not args.no_warmup:
+                # Every sender's first message (its socket reads the sender's context; pooled database
+                # connections prepare their statements): sent at the same rate, reported apart.
+                warm_count = await send_load(http, servers, sockets, stats, rate=args.rate,
+                                             duration=2 * len(sockets) / args.rate, via=args.via)
+                await _drained(stats, warm_count, acks=args.via == "ws")
+                warmup = (warm_count, list(stats.latencies))
+                stats.latencies.clear()
+                stats.ack_latencies.clear()
+                stats.timeline.clear()
+                stats.acks = stats.errors = 0
             t1 = time.perf_counter()
             cpu_before = _cpu_readings(servers)
             busy_before = machine_busy()
@@ -226,9 +261,7 @@ async def run(args: argparse.Namespace) -> None:
                 sent = await send_load(http, servers, sockets, stats, rate=args.rate, duration=args.duration,
                                        via=args.via)
             send_s = time.perf_counter() - t1
-            deadline = time.perf_counter() + 10
-            while len(stats.latencies) < sent and time.perf_counter() < deadline:
-                await asyncio.sleep(0.1)
+            await _drained(stats, sent)
             cpu_used = [after - before for before, after in zip(cpu_before, _cpu_readings(servers))]
             busy_after = machine_busy()
             busy = (busy_after[0] - busy_before[0]) / max(1, busy_after[1] - busy_before[1]) * 100
@@ -243,6 +276,9 @@ async def run(args: argparse.Namespace) -> None:
         print(f"sockets held             {sum(held)} (A {held[0]}, B {held[1]}); connected in {connect_s:.1f} s")
         print(f"messages                 sent {sent} in {send_s:.1f} s ({sent / send_s:.0f}/s), delivered to the "
               f"other party {len(lat)}, acks {stats.acks}, errors {stats.errors}")
+        if warmup:
+            print(f"warm-up                  {warmup[0]} messages, every sender's first, not counted below: "
+                  f"p50 {pct(warmup[1], 50):.1f} ms  p99 {pct(warmup[1], 99):.1f} ms")
         if lat:
             print(f"latency send→receive     p50 {pct(lat, 50):.1f} ms  p90 {pct(lat, 90):.1f} ms  "
                   f"p99 {pct(lat, 99):.1f} ms  max {max(lat) * 1000:.1f} ms  mean {statistics.mean(lat) * 1000:.1f} ms")
@@ -255,6 +291,8 @@ async def run(args: argparse.Namespace) -> None:
         print(f"machine CPU              {os.cpu_count()} cores {busy:.0f}% busy; per message: servers "
               f"{sum(cpu_used[:2]) / max(1, sent) * 1000:.2f} ms, PostgreSQL {cpu_used[3] / max(1, sent) * 1000:.2f} ms, "
               f"Redis {cpu_used[4] / max(1, sent) * 1000:.2f} ms, load generator {cpu_used[2] / max(1, sent) * 1000:.2f} ms")
+        if args.timeline and stats.timeline:
+            _print_timeline(stats.timeline, t1)
         for name, before, after, count in zip("AB", rss_before, rss_after, held):
             per = (after - before) / count if count else 0
             print(f"server {name} RSS            {before / 1024:.0f} MB idle → {after / 1024:.0f} MB with {count} sockets "
@@ -282,6 +320,8 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of sending")
     parser.add_argument("--via", choices=("ws", "post"), default="ws", help="send as ws frames or REST POSTs")
     parser.add_argument("--pool", type=int, default=20, help="DB_POOL_SIZE of each server")
+    parser.add_argument("--no-warmup", action="store_true", help="count every sender's first message too")
+    parser.add_argument("--timeline", action="store_true", help="print latency per second of sending")
     parser.add_argument("--keep-db", action="store_true", help="leave the bench database behind")
     args = parser.parse_args()
     try:

@@ -44,6 +44,7 @@ class Settings:
     public_base_url: str = ""
     database_url: str = LOCAL_DATABASE_URL
     db_pool_size: int = 10
+    db_pool_timeout_ms: int = 5000
     redis_url: str = LOCAL_REDIS_URL
     redis_prefix: str = "allign:"
     jwt_secret: str = LOCAL_JWT_SECRET
@@ -136,6 +137,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         public_base_url=get("PUBLIC_BASE_URL").rstrip("/"),
         database_url=need("DATABASE_URL", LOCAL_DATABASE_URL),
         db_pool_size=integer("DB_POOL_SIZE", 10),
+        db_pool_timeout_ms=integer("DB_POOL_TIMEOUT_MS", 5000),
         redis_url=need("REDIS_URL", LOCAL_REDIS_URL),
         redis_prefix=get("REDIS_PREFIX", "allign:"),
         jwt_secret=jwt_secret,

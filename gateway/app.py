@@ -25,7 +25,7 @@ async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
     if settings.apply_migrations:
         from storage.migrate import upgrade
         await asyncio.get_running_loop().run_in_executor(None, upgrade, settings.database_url)
-    app[keys.DB] = create_engine(settings.database_url, settings.db_pool_size)
+    app[keys.DB] = create_engine(settings.database_url, settings.db_pool_size, settings.db_pool_timeout_ms / 1000)
     app[keys.REDIS] = create_redis(settings.redis_url)
     from storage.bootstrap import ensure_bootstrap_admin
     await ensure_bootstrap_admin(app[keys.DB], settings)

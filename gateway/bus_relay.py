@@ -105,7 +105,8 @@ def channel_kind(channel: str) -> str:
 
 class OutboxRelay:
     def __init__(self, *, dsn: str, redis: Any, keys: BusKeys, metrics: Any, history_len: int,
-                 retention: float, batch: int = 500, poll_interval: float = 0.25) -> None:
+                 retention: float, batch: int = 500, poll_interval: float = 0.25,
+                 gather: float = 0.002) -> None:
         self._dsn = plain_dsn(dsn)
         self._redis = redis
         self._keys = keys
@@ -114,6 +115,7 @@ class OutboxRelay:
         self.retention = retention
         self.batch = batch
         self.poll_interval = poll_interval
+        self.gather = gather
         self._script = redis.register_script(_PUBLISH_LUA)
         self._wakeup = asyncio.Event()
         self._leftover = True
@@ -177,7 +179,9 @@ class OutboxRelay:
             self._wakeup.clear()
             try:
                 while await self.relay_once(conn):
-                    pass
+                    # Busy: let the next pass gather what commits meanwhile (the first pass after
+                    # a quiet spell runs at once, so a lone event is not delayed).
+                    await asyncio.sleep(self.gather)
                 if self._redis_down:
                     log.warning("event relay: Redis is back, outbox drained")
                     self._redis_down = False

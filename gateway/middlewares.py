@@ -8,6 +8,7 @@ import uuid
 from aiohttp import web
 from marshmallow import ValidationError
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from domain.errors import ApiError, ValidationFailed
 from gateway import keys
@@ -85,6 +86,9 @@ async def error_middleware(request: web.Request, handler):
             headers.setdefault("WWW-Authenticate", "Bearer")
         detail = exc.reason if exc.status != 413 else "Request body too large"
         return error_response(exc.status, detail, _HTTP_CODES.get(exc.status, "HTTP_ERROR"), headers or None)
+    except PoolTimeout:
+        log.warning("no database connection free within the pool timeout request_id=%s", request.get(REQUEST_ID))
+        return error_response(503, "Server busy, try again", "DATABASE_BUSY", {"Retry-After": "1"})
     except DBAPIError as exc:
         if not exc.connection_invalidated:
             log.exception("database error request_id=%s %s %s", request.get(REQUEST_ID), request.method,

@@ -33,6 +33,7 @@ import uuid
 from typing import Any
 
 from aiohttp import WSMsgType, web
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from domain.errors import ApiError, Forbidden
 from domain.messages import party
@@ -236,6 +237,8 @@ class SessionSocket:
                 await self._reply_error(client_frame.ref, exc.status, exc.code, detail)
             except (ConnectionError, RuntimeError):
                 return
+            except PoolTimeout:
+                await self._reply_error(client_frame.ref, 503, "DATABASE_BUSY", "Server busy, try again")
             except Exception:
                 log.exception("session ws %s: %s failed", self.session_id, client_frame.type)
                 await self._reply_error(client_frame.ref, 500, "INTERNAL_ERROR", "Internal server error")

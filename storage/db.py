@@ -25,12 +25,17 @@ def _connect_args(url: str) -> dict:
     return {}
 
 
-def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
+def create_engine(url: str, pool_size: int = 10, pool_timeout: float = 5.0) -> AsyncEngine:
     return create_async_engine(
         async_url(url),
         connect_args=_connect_args(url),
         pool_size=pool_size,
-        max_overflow=pool_size,
+        # A hard cap: past it, requests wait their turn (up to pool_timeout, then 503 DATABASE_BUSY).
+        # Overflow connections were opened and closed again as load came and went; each costs a
+        # new backend (fork, authentication, cold caches, statements prepared again) just when the
+        # database is busiest, and the websocket benchmark collapsed at 800 msg/s because of it.
+        max_overflow=0,
+        pool_timeout=pool_timeout,
         # No pre-ping: it costs a round trip per checkout. A connection found dead is invalidated
         # (with the rest of the pool) and the request answers 503; the next one reconnects.
         pool_recycle=1800,

@@ -8,6 +8,7 @@ import dataclasses
 import pytest
 
 from config import ConfigError, load_settings
+from gateway import keys
 
 
 async def test_healthz_and_readyz(client):
@@ -100,6 +101,20 @@ async def test_lost_database_connections_answer_503_then_recover(client, db):
             body = await resp.json()
             assert body["code"] == "DATABASE_UNAVAILABLE" and resp.headers["Retry-After"] == "1"
     assert statuses == [503, 200, 200]
+
+
+async def test_a_request_that_gets_no_database_connection_in_time_is_503_busy(make_client, db, auth):
+    """The pool is a hard cap: a request waits for a connection, then answers 503 (never opens more)."""
+    client = await make_client(db_pool_size=1, db_pool_timeout_ms=200)
+    user = await factories.make_user(db)
+    me = "/api/v2/users/me"
+    async with client.server.app[keys.DB].connect() as held:  # the only connection
+        await held.exec_driver_sql("SELECT 1")
+        resp = await client.get(me, headers=auth("client", user["id"]))
+        assert resp.status == 503 and resp.headers["Retry-After"] == "1"
+        assert (await resp.json())["code"] == "DATABASE_BUSY"
+        assert client.server.app[keys.DB].pool.checkedout() == 1
+    assert (await client.get(me, headers=auth("client", user["id"]))).status == 200
 
 
 BODY_ROUTE = "/api/v2/auth/request-otp"
