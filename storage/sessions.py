@@ -163,14 +163,20 @@ async def _after_expired(conn: AsyncConnection, row: dict[str, Any]) -> None:
     await _push(conn, "client", row["patient_id"], push_payloads.session_expired(row["id"]))
 
 
+def expiry_statement(now: dt.datetime, limit: int):
+    """REQUESTED → EXPIRED for up to `limit` requests past their expiry, skipping rows locked elsewhere."""
+    # The status in the SQL text (a generic plan can then use the partial expiry index, which a
+    # bound `status = $1` does not prove) and id = ANY(ARRAY(...)): key lookups in every plan.
+    requested = sa.literal_column(f"'{rules.REQUESTED}'")
+    due = (sa.select(S.c.id).where(S.c.status == requested, S.c.expires_at <= now)
+           .order_by(S.c.expires_at).limit(limit).with_for_update(skip_locked=True))
+    return (sa.update(S).where(S.c.id == sa.any_(sa.func.array(due.scalar_subquery())), S.c.status == requested)
+            .values(status=rules.EXPIRED, updated_at=now).returning(S))
+
+
 async def expire_due(conn: AsyncConnection, now: dt.datetime, limit: int) -> list[dict[str, Any]]:
     """Expire up to `limit` lapsed requests; rows another process holds are skipped, not waited for."""
-    due = (sa.select(S.c.id).where(S.c.status == rules.REQUESTED, S.c.expires_at <= now)
-           .order_by(S.c.expires_at).limit(limit).with_for_update(skip_locked=True))
-    rows = (await conn.execute(
-        sa.update(S).where(S.c.id.in_(due.scalar_subquery()), S.c.status == rules.REQUESTED)
-        .values(status=rules.EXPIRED, updated_at=now).returning(S)
-    )).mappings().all()
+    rows = (await conn.execute(expiry_statement(now, limit))).mappings().all()
     for row in rows:
         await _after_expired(conn, dict(row))
     return [dict(r) for r in rows]

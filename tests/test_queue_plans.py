@@ -11,11 +11,13 @@ from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 
 from gateway.bus_relay import _ASSIGN, _LEFTOVER, LOOKUPS_ONLY
 from integrations.push import claim_statement
+from storage.sessions import expiry_statement
 
 # Scans these statements may make without an index condition: the partial indexes that hold
 # exactly the rows waiting for them.
-WAITING_ROWS_INDEXES = {"ix_event_outbox_unassigned", "ix_event_outbox_unpublished", "ix_notifications_due"}
-QUEUES = {"event_outbox", "notifications"}
+WAITING_ROWS_INDEXES = {"ix_event_outbox_unassigned", "ix_event_outbox_unpublished", "ix_notifications_due",
+                        "ix_connect_sessions_expiry"}
+QUEUES = {"event_outbox", "notifications", "connect_sessions"}
 
 
 def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -29,7 +31,7 @@ def _queue_scans(plan: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 async def _generic_plan(raw, name: str, sql: str, args: str) -> dict[str, Any]:
-    await raw.execute("ANALYZE event_outbox, notifications")  # statistics of small tables, as at start-up
+    await raw.execute("ANALYZE event_outbox, notifications, connect_sessions")  # small tables, as at start-up
     await raw.execute("SET plan_cache_mode = force_generic_plan")
     for setting, value in LOOKUPS_ONLY.items():
         await raw.execute(f"SET {setting} = {value}")
@@ -67,9 +69,17 @@ async def test_relay_statements_are_key_lookups_in_their_generic_plans(db):
         _assert_key_lookups(await _generic_plan(raw, "relay_leftover", _LEFTOVER, "500"))
 
 
-async def test_push_claim_is_a_key_lookup_in_its_generic_plan(db):
-    compiled = claim_statement(dt.datetime.now(dt.timezone.utc), 100, 120).compile(dialect=pg_asyncpg.dialect())
-    args = ", ".join(_literal(compiled.params[name]) for name in compiled.positiontup)
+async def _assert_statement_is_key_lookups(db, name: str, statement) -> None:
+    compiled = statement.compile(dialect=pg_asyncpg.dialect())
+    args = ", ".join(_literal(compiled.params[param]) for param in compiled.positiontup)
     async with db.connect() as conn:
         raw = (await conn.get_raw_connection()).driver_connection
-        _assert_key_lookups(await _generic_plan(raw, "push_claim", str(compiled), args))
+        _assert_key_lookups(await _generic_plan(raw, name, str(compiled), args))
+
+
+async def test_push_claim_is_a_key_lookup_in_its_generic_plan(db):
+    await _assert_statement_is_key_lookups(db, "push_claim", claim_statement(dt.datetime.now(dt.timezone.utc), 100, 120))
+
+
+async def test_request_expiry_is_a_key_lookup_in_its_generic_plan(db):
+    await _assert_statement_is_key_lookups(db, "expire_requests", expiry_statement(dt.datetime.now(dt.timezone.utc), 100))
