@@ -2,7 +2,8 @@
 
 Every process runs a relay; the one holding a PostgreSQL advisory lock is the leader, the others
 try to take that lock twice a second (a dead leader's connection drops, the lock is released, the
-next one takes over within LEADER_POLL). One leader keeps each channel's events in commit order across processes.
+next one takes over within LEADER_POLL). One leader keeps each channel's events in commit order
+across processes.
 
 A pass: (1) give the oldest unassigned rows their bus `event_id` from `event_bus_seq`, in outbox id
 order (rows visible now are committed; a later commit gets a later id); (2) publish them with one
@@ -34,13 +35,13 @@ RELAY_LOCK = 0x416C6C69676E4276   # advisory lock key of the relay leader ("Alli
 NOTIFY_CHANNEL = "event_outbox"    # see migration 0005
 PRUNE_EVERY = 60.0
 LEADER_POLL = 0.5  # seconds between a follower's attempts to take over (the failover delay)
-QUERY_TIMEOUT = 15.0
+QUERY_TIMEOUT = 15.0  # a relay query that hangs (dead database host) ends the leadership; another takes over
 # Every relay statement looks up at most a batch of rows by key in a table whose statistics lag its
 # churn; left to them, the planner (prepared statements: generic plans) came to scan the whole table
 # on every pass. Plain index scans and nested loops only; plain index scans also mark the entries of
 # dead row versions dead on the way (migration 0009), where bitmap scans would read them every time.
 LOOKUPS_ONLY = {"enable_seqscan": "off", "enable_bitmapscan": "off",
-                "enable_hashjoin": "off", "enable_mergejoin": "off"}  # a relay query that hangs (dead database host) ends the leadership; another takes over
+                "enable_hashjoin": "off", "enable_mergejoin": "off"}
 
 # Numbers the next rows, and marks as published the batch the previous pass published (one
 # statement per pass under load; the two sets never overlap: numbered rows had no event_id).
