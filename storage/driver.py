@@ -44,37 +44,26 @@ async def _dead(conn: AsyncConnection, raw: asyncpg.Connection) -> None:
         await conn.exec_driver_sql("SELECT 1")
 
 
-async def fetch(conn: AsyncConnection, query: str, *args: Any, begin: bool = False) -> list[asyncpg.Record]:
+async def _run(conn: AsyncConnection, method: str, query: str, args: tuple, begin: bool) -> Any:
     raw = await driver(conn, begin=begin)
     try:
-        return await raw.fetch(query, *args)
+        return await getattr(raw, method)(query, *args)
     except Exception:
         await _dead(conn, raw)
         raise
+
+
+async def fetch(conn: AsyncConnection, query: str, *args: Any, begin: bool = False) -> list[asyncpg.Record]:
+    return await _run(conn, "fetch", query, args, begin)
 
 
 async def fetchrow(conn: AsyncConnection, query: str, *args: Any, begin: bool = False) -> asyncpg.Record | None:
-    raw = await driver(conn, begin=begin)
-    try:
-        return await raw.fetchrow(query, *args)
-    except Exception:
-        await _dead(conn, raw)
-        raise
+    return await _run(conn, "fetchrow", query, args, begin)
 
 
 async def fetchval(conn: AsyncConnection, query: str, *args: Any, begin: bool = False) -> Any:
-    raw = await driver(conn, begin=begin)
-    try:
-        return await raw.fetchval(query, *args)
-    except Exception:
-        await _dead(conn, raw)
-        raise
+    return await _run(conn, "fetchval", query, args, begin)
 
 
 async def execute(conn: AsyncConnection, query: str, *args: Any, begin: bool = False) -> str:
-    raw = await driver(conn, begin=begin)
-    try:
-        return await raw.execute(query, *args)
-    except Exception:
-        await _dead(conn, raw)
-        raise
+    return await _run(conn, "execute", query, args, begin)

@@ -86,6 +86,14 @@ async def make_session(engine: AsyncEngine, patient_id: uuid.UUID, doctor_id: uu
     return await _insert(engine, connect_sessions, {**defaults, **values})
 
 
+async def make_participants(engine: AsyncEngine, patient_name: str = "Rahul Sharma",
+                            doctor_name: str = "Dr. Asha Rao") -> tuple[dict, dict, dict]:
+    """(patient, doctor, their ONGOING session): the two sides of most realtime tests."""
+    patient = await make_user(engine, full_name=patient_name)
+    doctor = await make_doctor(engine, full_name=doctor_name)
+    return patient, doctor, await make_session(engine, patient["id"], doctor["id"])
+
+
 async def terminate_other_backends(engine: AsyncEngine) -> None:
     """Kill every other client connection to the test database (the app's pool), as a database restart
     would, and wait until they are gone (termination is asynchronous)."""

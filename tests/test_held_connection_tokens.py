@@ -21,10 +21,7 @@ def _quick_denylist_checks(monkeypatch):
 
 @pytest.fixture
 async def pair(db):
-    patient = await factories.make_user(db)
-    doctor = await factories.make_doctor(db)
-    session = await factories.make_session(db, patient["id"], doctor["id"])
-    return patient, doctor, session
+    return await factories.make_participants(db)
 
 
 def bearer(settings, role, subject_id, **kw) -> dict[str, str]:

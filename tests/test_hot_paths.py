@@ -22,10 +22,7 @@ MESSAGES = "/api/v2/connect/sessions/{}/messages"
 
 @pytest.fixture
 async def pair(db):
-    patient = await factories.make_user(db, full_name="Rahul Sharma")
-    doctor = await factories.make_doctor(db, full_name="Dr. Asha Rao")
-    session = await factories.make_session(db, patient["id"], doctor["id"])
-    return patient, doctor, session
+    return await factories.make_participants(db)
 
 
 async def _count(db, table, *where) -> int:

@@ -19,10 +19,7 @@ async def app_client(make_client, frozen_clock):
 
 @pytest.fixture
 async def pair(db):
-    patient = await factories.make_user(db, full_name="Rahul Sharma")
-    doctor = await factories.make_doctor(db, full_name="Dr. Asha Rao")
-    session = await factories.make_session(db, patient["id"], doctor["id"])
-    return patient, doctor, session
+    return await factories.make_participants(db)
 
 
 def url(session, suffix=""):

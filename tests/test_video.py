@@ -57,10 +57,7 @@ def test_derived_fields():
 
 @pytest.fixture
 async def pair(db):
-    patient = await factories.make_user(db, full_name="Rahul")
-    doctor = await factories.make_doctor(db, full_name="Dr. Asha")
-    session = await factories.make_session(db, patient["id"], doctor["id"])
-    return patient, doctor, session
+    return await factories.make_participants(db, "Rahul", "Dr. Asha")
 
 
 def perm(session, action=""):

@@ -17,9 +17,7 @@ from tests import factories
 
 @pytest.fixture
 async def pair(db):
-    patient = await factories.make_user(db, full_name="Rahul")
-    doctor = await factories.make_doctor(db, full_name="Dr. Asha")
-    session = await factories.make_session(db, patient["id"], doctor["id"])
+    patient, doctor, session = await factories.make_participants(db, "Rahul", "Dr. Asha")
     await factories.make_wallet(db, patient["id"], 100_000)
     return patient, doctor, session
 
