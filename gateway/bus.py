@@ -40,6 +40,7 @@ DELIVERY GUARANTEE (the one place it is written down)
 """
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from typing import Any, AsyncIterator
@@ -76,9 +77,11 @@ class EventBus:
         self._engine = engine
         self._history = History(redis, engine, self.keys)
         self.listener = Listener(redis, self.keys)
-        self.relay = OutboxRelay(dsn=database_url, redis=redis, keys=self.keys, metrics=metrics,
-                                 history_len=history_len, retention=retention)
+        self.relay = OutboxRelay(dsn=database_url, redis=redis, keys=self.keys, listener=self.listener,
+                                 metrics=metrics, history_len=history_len, retention=retention)
         self._closing = False
+        self._waking_leader: asyncio.Task | None = None
+        self._wake_leader_again = False
 
     async def start(self) -> None:
         await self.listener.start()
@@ -86,14 +89,32 @@ class EventBus:
 
     async def stop(self) -> None:
         self.close_all(SHUTDOWN)
+        if self._waking_leader is not None:
+            self._waking_leader.cancel()
         await self.relay.stop()
         await self.listener.stop()
 
     # --- producing -------------------------------------------------------------------------
 
     def wake(self) -> None:
-        """Called after a commit that wrote outbox rows: relay them now (if this process leads)."""
-        self.relay.wake()
+        """Called after a commit that wrote outbox rows: have the relay leader pass now."""
+        if self.relay.is_leader:
+            self.relay.wake()
+            return
+        # The leader is another process: tell it through Redis. One publish in flight at a time;
+        # commits made while it is in flight are covered by one more after it (each commit is
+        # followed by a wake-up sent after it), so a busy process sends far fewer than it commits.
+        self._wake_leader_again = True
+        if self._waking_leader is None or self._waking_leader.done():
+            self._waking_leader = asyncio.get_running_loop().create_task(self._wake_leader())
+
+    async def _wake_leader(self) -> None:
+        while self._wake_leader_again:
+            self._wake_leader_again = False
+            try:
+                await self._redis.publish(self.keys.relay_wake, b"")
+            except RedisError:
+                return  # the leader's poll finds the rows (and without Redis they wait anyway)
 
     async def publish_ephemeral(self, channel: str, event_type: str, data: dict[str, Any]) -> bool:
         """Live-only event (not stored, no id, no replay). False if Redis could not take it."""

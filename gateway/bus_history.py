@@ -3,7 +3,8 @@
 Redis (per channel): stream `<prefix>bus:s:<channel>` with entry ids `<event_id>-0` (fields
 `t` type, `d` data JSON), trimmed to about `event_history_len` entries and expiring with the
 outbox retention; pub/sub channel `<prefix>bus:c:<channel>` carrying `[event_id, type, data]`
-(`event_id` null for ephemeral events); `<prefix>bus:tip` = the highest event id published.
+(`event_id` null for ephemeral events); `<prefix>bus:tip` = the highest event id published;
+pub/sub channel `<prefix>bus:relay-wake`: other processes' commits waking the relay leader.
 
 PostgreSQL: every published event stays in event_outbox (with its `event_id`) for the retention
 period. A read after an id is served by the Redis stream when the stream still holds that id
@@ -28,6 +29,7 @@ class BusKeys:
         self.stream_prefix = f"{prefix}bus:s:"
         self.live_prefix = f"{prefix}bus:c:"
         self.tip = f"{prefix}bus:tip"
+        self.relay_wake = f"{prefix}bus:relay-wake"
 
     def stream(self, channel: str) -> str:
         return self.stream_prefix + channel

@@ -5,6 +5,8 @@ periodic sweep once it has had no subscriber for a while (a reconnecting client 
 After every (re)connect all channels are subscribed again and, once Redis has confirmed them,
 every subscription re-reads its history after its position: what was published while the
 connection was down is not lost.
+
+The relay leader also hears other processes' wake-ups here (`follow_relay_wakes`).
 """
 from __future__ import annotations
 
@@ -65,6 +67,8 @@ class Listener:
         self._on_connect = on_connect
         self._task: asyncio.Task | None = None
         self._ready_event: asyncio.Event | None = None
+        self._wake_key = keys.relay_wake.encode()
+        self._on_relay_wake: Callable[[], None] | None = None
 
     # --- subscriptions ---------------------------------------------------------------------
 
@@ -80,6 +84,15 @@ class Listener:
             await self._send("SUBSCRIBE", self._keys.live(sub.channel))
         if self.ready:
             await state.wait_confirmed(CONFIRM_TIMEOUT)
+
+    async def follow_relay_wakes(self, callback: Callable[[], None]) -> None:
+        """While this process leads the relay: call `callback` when another process wakes it."""
+        self._on_relay_wake = callback
+        await self._send("SUBSCRIBE", self._keys.relay_wake)
+
+    async def unfollow_relay_wakes(self) -> None:
+        self._on_relay_wake = None
+        await self._send("UNSUBSCRIBE", self._keys.relay_wake)
 
     def detach(self, sub: Subscription) -> None:
         state = self.channels.get(sub.channel)
@@ -135,6 +148,8 @@ class Listener:
         # From here on attach() subscribes new channels itself; the ones known now are sent below.
         self._conn = conn
         names = [self._keys.live(ch) for ch in self.channels]
+        if self._on_relay_wake is not None:
+            names.append(self._keys.relay_wake)
         for state in self.channels.values():
             state.confirmed = False
         for start in range(0, len(names), _CHUNK):
@@ -176,7 +191,11 @@ class Listener:
             return
         kind = reply[0]
         if kind == b"message":
-            self._dispatch(reply[1], reply[2])
+            if reply[1] == self._wake_key:
+                if self._on_relay_wake is not None:
+                    self._on_relay_wake()
+            else:
+                self._dispatch(reply[1], reply[2])
         elif kind == b"subscribe":
             state = self.channels.get(self._channel_of(reply[1]))
             if state is not None:

@@ -13,8 +13,16 @@ A crash between (2) and (3) republishes on the next pass: XADD refuses an id it 
 and the script then skips the PUBLISH, so a retry is idempotent. While Redis is down, (2) fails and
 rows stay in the outbox; they go out, in order, when it is back.
 
-The leader is woken by a trigger's NOTIFY (any process's commit), by `wake()` (this process's
-commit), and polls as a safety net. It also prunes published rows older than the retention.
+The leader is woken by `wake()`: after a commit in its own process directly, after a commit in
+another process through Redis pub/sub (`EventBus.wake`, `Listener.follow_relay_wakes`); it polls as
+a safety net (a writer outside any server process is picked up within POLL_INTERVAL). It also
+prunes published rows older than the retention.
+
+Not LISTEN/NOTIFY (a trigger's NOTIFY woke it until migration 0010): a transaction that notifies
+takes one database-wide lock from its commit's start to its end, WAL flush included, so every
+sending commit of every process queued behind the one before and group commit never happened. In
+`bench/ws_messages.py` at 1,000 msg/s, up to 19 backends waited on it at once; a slow flush stalled
+every send for hundreds of milliseconds.
 """
 from __future__ import annotations
 
@@ -28,11 +36,12 @@ import orjson
 from redis.exceptions import RedisError
 
 from gateway.bus_history import BusKeys
+from gateway.bus_listener import Listener
 
 log = logging.getLogger(__name__)
 
 RELAY_LOCK = 0x416C6C69676E4276   # advisory lock key of the relay leader ("AllignBv")
-NOTIFY_CHANNEL = "event_outbox"    # see migration 0005
+POLL_INTERVAL = 0.25  # seconds between a leader's passes when nothing woke it
 PRUNE_EVERY = 60.0
 LEADER_POLL = 0.5  # seconds between a follower's attempts to take over (the failover delay)
 QUERY_TIMEOUT = 15.0  # a relay query that hangs (dead database host) ends the leadership; another takes over
@@ -105,12 +114,13 @@ def channel_kind(channel: str) -> str:
 
 
 class OutboxRelay:
-    def __init__(self, *, dsn: str, redis: Any, keys: BusKeys, metrics: Any, history_len: int,
-                 retention: float, batch: int = 500, poll_interval: float = 0.25,
-                 gather: float = 0.002) -> None:
+    def __init__(self, *, dsn: str, redis: Any, keys: BusKeys, listener: Listener, metrics: Any,
+                 history_len: int, retention: float, batch: int = 500,
+                 poll_interval: float = POLL_INTERVAL, gather: float = 0.002) -> None:
         self._dsn = plain_dsn(dsn)
         self._redis = redis
         self._keys = keys
+        self._listener = listener
         self._metrics = metrics
         self._history_len = max(1, history_len)
         self.retention = retention
@@ -146,7 +156,7 @@ class OutboxRelay:
                     "application_name": "allign-event-relay", "statement_timeout": "0",
                     **LOOKUPS_ONLY})
                 await self._wait_for_leadership(conn)
-                await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
+                await self._listener.follow_relay_wakes(self.wake)
                 self.is_leader = True
                 self._leftover = True
                 backoff = 0.1
@@ -157,7 +167,9 @@ class OutboxRelay:
             except Exception as exc:
                 log.warning("event relay lost its database connection (%s); retrying", exc)
             finally:
-                self.is_leader = False
+                if self.is_leader:
+                    self.is_leader = False
+                    await self._listener.unfollow_relay_wakes()
                 if conn is not None:
                     conn.terminate()  # releases the advisory lock at once
             await asyncio.sleep(backoff)
@@ -169,9 +181,6 @@ class OutboxRelay:
         database (the relay's own queue scans included) for as long as another process leads."""
         while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", RELAY_LOCK, timeout=QUERY_TIMEOUT):
             await asyncio.sleep(LEADER_POLL)
-
-    def _on_notify(self, *_: Any) -> None:
-        self._wakeup.set()
 
     async def _lead(self, conn: asyncpg.Connection) -> None:
         loop = asyncio.get_running_loop()

@@ -221,6 +221,25 @@ async def test_several_relays_publish_each_event_once_in_order_and_fail_over(mak
         assert (await take(sub, 1))[0].type == "after.failover"
 
 
+async def test_a_commit_in_another_process_wakes_the_leader_through_redis(make_client):
+    """Not a database NOTIFY (one lock across every notifying commit): a Redis message after commit."""
+    a = await make_client()
+    b = await make_client()
+    await wait_until(lambda: _true(a.server.app[keys.BUS].relay.is_leader or b.server.app[keys.BUS].relay.is_leader))
+    leader, follower = (a, b) if a.server.app[keys.BUS].relay.is_leader else (b, a)
+    leader.server.app[keys.BUS].relay.poll_interval = 60.0  # its safety-net poll cannot be what finds them
+    await asyncio.sleep(0.4)  # the leader now waits with that interval
+    app_f, ch = follower.server.app, channel()
+    async with app_f[keys.BUS].subscribe(ch) as sub:
+        for n in range(3):
+            await emit(app_f, ch, ("n", {"n": n}))
+            [event] = await take(sub, 1, timeout=2.0)
+            assert event.data == {"n": n}
+        # A burst: one publish in flight at a time, yet the last commit is still followed by a wake.
+        await asyncio.gather(*[emit(app_f, ch, ("n", {"n": n})) for n in range(3, 23)])
+        assert sorted(e.data["n"] for e in await take(sub, 20, timeout=2.0)) == list(range(3, 23))
+
+
 async def test_a_waiting_relay_holds_no_snapshot_back(make_client, db):
     """A follower waiting in a statement would pin the database's xmin horizon: no VACUUM, and no
     dead index entries of the queues cleaned, for as long as another process leads."""

@@ -19,7 +19,7 @@ from tests.test_stream import STREAM, remove_session, request_session
 
 def outbox_writer(db) -> web.Application:
     """Just enough of an app for gateway.tx.transaction: the database, no bus of its own, so only
-    the server processes can relay what it writes (woken by the outbox trigger)."""
+    the server processes can relay what it writes (found by the leader's poll)."""
     app = web.Application()
     app[keys.DB] = db
     return app
