@@ -57,6 +57,7 @@ from gateway.bus_subscription import (
     CLOSED, SHUTDOWN, SLOW_CONSUMER, Event, SlowConsumer, Subscription, SubscriptionClosed, parse_event_id,
 )
 from gateway.connections import ConnectionRegistry
+from gateway.jobs import stop_task
 from gateway.jsonutil import dumps
 
 log = logging.getLogger(__name__)
@@ -89,8 +90,7 @@ class EventBus:
 
     async def stop(self) -> None:
         self.close_all(SHUTDOWN)
-        if self._waking_leader is not None:
-            self._waking_leader.cancel()
+        await stop_task(self._waking_leader)
         await self.relay.stop()
         await self.listener.stop()
 

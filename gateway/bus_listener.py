@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 
 from gateway.bus_history import BusKeys
 from gateway.bus_subscription import Event, Subscription
+from gateway.jobs import stop_task
 
 if TYPE_CHECKING:  # pragma: no cover
     from redis.asyncio.connection import AbstractConnection
@@ -117,10 +118,7 @@ class Listener:
                 await self._ready_event.wait()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+        await stop_task(self._task)
         await self._drop_connection()
 
     async def _run(self) -> None:

@@ -37,6 +37,8 @@ from redis.exceptions import RedisError
 
 from gateway.bus_history import BusKeys
 from gateway.bus_listener import Listener
+from gateway.jobs import stop_task
+from storage import driver
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +47,6 @@ POLL_INTERVAL = 0.25  # seconds between a leader's passes when nothing woke it
 PRUNE_EVERY = 60.0
 LEADER_POLL = 0.5  # seconds between a follower's attempts to take over (the failover delay)
 QUERY_TIMEOUT = 15.0  # a relay query that hangs (dead database host) ends the leadership; another takes over
-# Every relay statement looks up at most a batch of rows by key in a table whose statistics lag its
-# churn; left to them, the planner (prepared statements: generic plans) came to scan the whole table
-# on every pass. Plain index scans and nested loops only; plain index scans also mark the entries of
-# dead row versions dead on the way (migration 0009), where bitmap scans would read them every time.
-LOOKUPS_ONLY = {"enable_seqscan": "off", "enable_bitmapscan": "off",
-                "enable_hashjoin": "off", "enable_mergejoin": "off"}
-
 # Numbers the next rows, and marks as published the batch the previous pass published (one
 # statement per pass under load; the two sets never overlap: numbered rows had no event_id).
 # `o.id = ANY(ARRAY(...))` keeps the update a key lookup in every plan: the generic plan a
@@ -104,11 +99,6 @@ return published
 """
 
 
-def plain_dsn(url: str) -> str:
-    """asyncpg wants `postgresql://`; settings may name SQLAlchemy's driver."""
-    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
-
-
 def channel_kind(channel: str) -> str:
     return channel.partition(":")[0] or "other"
 
@@ -117,7 +107,7 @@ class OutboxRelay:
     def __init__(self, *, dsn: str, redis: Any, keys: BusKeys, listener: Listener, metrics: Any,
                  history_len: int, retention: float, batch: int = 500,
                  poll_interval: float = POLL_INTERVAL, gather: float = 0.002) -> None:
-        self._dsn = plain_dsn(dsn)
+        self._dsn = dsn
         self._redis = redis
         self._keys = keys
         self._listener = listener
@@ -142,19 +132,14 @@ class OutboxRelay:
         self._task = asyncio.create_task(self._run(), name="bus-relay")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+        await stop_task(self._task)
 
     async def _run(self) -> None:
         backoff = 0.1
         while True:
             conn: asyncpg.Connection | None = None
             try:
-                conn = await asyncpg.connect(self._dsn, server_settings={
-                    "application_name": "allign-event-relay", "statement_timeout": "0",
-                    **LOOKUPS_ONLY})
+                conn = await driver.queue_connection(self._dsn, "allign-event-relay")
                 await self._wait_for_leadership(conn)
                 await self._listener.follow_relay_wakes(self.wake)
                 self.is_leader = True

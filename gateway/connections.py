@@ -20,12 +20,13 @@ once that token expires (checked every second) or is revoked by a logout (every 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 from typing import Any, Awaitable, Callable
 
 from aiohttp import web
+
+from gateway.jobs import stop_task
 
 log = logging.getLogger(__name__)
 
@@ -160,10 +161,7 @@ class ConnectionRegistry:
         self._task = asyncio.create_task(self._reaper(), name="connection-reaper")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await stop_task(self._task)
 
     async def _reaper(self) -> None:
         loop = asyncio.get_running_loop()

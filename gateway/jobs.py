@@ -6,7 +6,6 @@ row locks / SKIP LOCKED or conditional updates) and must survive its own errors 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import AsyncIterator, Awaitable, Callable
 
@@ -27,8 +26,34 @@ def registered_jobs() -> list[Job]:
 async def jobs_ctx(app: web.Application) -> AsyncIterator[None]:
     tasks = [asyncio.create_task(job(app), name=f"job:{job.__name__}") for job in registered_jobs()]
     yield
-    for task in tasks:
+    await asyncio.gather(*(stop_task(task) for task in tasks))
+
+
+def await_chain(task: asyncio.Task) -> list[str]:
+    """Where a task waits: `file:line function` of each coroutine in its chain of awaits."""
+    chain, awaited = [], task.get_coro()
+    while awaited is not None:
+        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "ag_frame", None)
+        if frame is not None:
+            chain.append(f"{frame.f_code.co_filename.rpartition('/')[2]}:{frame.f_lineno} {frame.f_code.co_name}")
+        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "ag_await", None)
+    return chain
+
+
+async def stop_task(task: asyncio.Task | None, *, patience: float = 1.0) -> None:
+    """Cancel `task` and wait until it has ended, whatever it raised.
+
+    Python 3.11's asyncio can lose a cancellation (one that lands as a timeout around the awaited
+    call fires is taken for that timeout), and a background loop that lost it runs on: shutdown
+    then waits forever. So the cancellation is repeated every `patience` seconds until it takes.
+    """
+    if task is None:
+        return
+    while not task.done():
         task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+        await asyncio.wait({task}, timeout=patience)
+        if not task.done():
+            log.warning("task %s did not stop when cancelled; cancelling it again (it waits in %s)",
+                        task.get_name(), " → ".join(await_chain(task)))
+    if not task.cancelled():
+        task.exception()  # retrieved: an error at shutdown is not reported as never retrieved

@@ -42,6 +42,7 @@ from gateway import ws as wsu
 from gateway.auth import Principal, authenticate
 from gateway.bus import SHUTDOWN, SLOW_CONSUMER, SlowConsumer, parse_event_id
 from gateway.connections import TOKEN_EXPIRED, TOKEN_REVOKED
+from gateway.jobs import stop_task
 from gateway.jsonutil import isoformat
 from gateway.tx import statements, transaction
 from schemas.common import UUID_RE, load, path_uuid
@@ -143,9 +144,7 @@ class SessionSocket:
 
     async def _stop_pump(self) -> None:
         if self._pump is not None:
-            self._pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._pump
+            await stop_task(self._pump)
             self._pump = None
 
     # --- server → client ----------------------------------------------------------------------

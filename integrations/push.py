@@ -1,9 +1,10 @@
 """Push notifications: outbox rows (`notifications`) sent by a worker through FCM.
 
-Rows are written by every domain with storage.events.push_after_commit. The worker claims due
-PENDING rows with FOR UPDATE SKIP LOCKED and, in the same short statement, leases them (attempts+1,
-next_attempt_at = now + lease), so several processes never send one row twice and a process that
-dies mid-send only delays its rows until the lease runs out. Sending happens outside any transaction.
+Rows are written by every domain with storage.events.push_after_commit. The worker leases due
+PENDING rows with FOR UPDATE SKIP LOCKED in one short statement (attempts+1, next_attempt_at = now +
+lease), so several processes never send one row twice and a process that dies mid-send only delays
+its rows until the lease runs out. Sending happens outside any transaction. The worker's statements
+(storage.push_queue) run on a connection of its own, not the request pool's.
 
 Outcome per row: SENT (devices = tokens that accepted it), NO_DEVICES, FAILED (after max attempts,
 or a permanent error), or PENDING again with exponential backoff. Without FCM credentials (local
@@ -15,23 +16,20 @@ same round are not retried (a retry would repeat the push on the devices that al
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 from typing import Any, AsyncIterator
 
-import sqlalchemy as sa
+import asyncpg
 from aiohttp import web
 
 from domain.push_payloads import fcm_data
 from gateway import keys
-from gateway.bus_relay import LOOKUPS_ONLY
+from gateway.jobs import stop_task
 from integrations import fcm
-from storage import devices
-from storage.tables import notifications
+from storage import driver, push_queue
 
 log = logging.getLogger(__name__)
-N = notifications
 
 
 def backoff_seconds(attempts: int, base: float, cap: float) -> float:
@@ -54,11 +52,17 @@ class PushWorker:
         self.coalesce_seconds = coalesce_seconds
         self._wakeup = asyncio.Event()
         self._lock = asyncio.Lock()  # one batch at a time per process; settle() waits for it
+        self._conn: asyncpg.Connection | None = None
 
     # --- control ----------------------------------------------------------------------------
 
     def wake(self) -> None:
         self._wakeup.set()
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.close(timeout=2.0)  # then terminated
 
     async def run(self) -> None:
         while True:
@@ -81,29 +85,38 @@ class PushWorker:
         """Process batches until nothing is due; the number of rows handled."""
         handled = 0
         async with self._lock:
-            while True:
-                count = await self._process_batch()
-                handled += count
-                if count < self.batch_size:
-                    return handled
+            try:
+                while True:
+                    count = await self._process_batch(await self._connection())
+                    handled += count
+                    if count < self.batch_size:
+                        return handled
+            except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError):
+                await self._drop_connection()  # the next pass connects again
+                raise
+
+    async def _connection(self) -> asyncpg.Connection:
+        if self._conn is None or self._conn.is_closed():
+            self._conn = await driver.queue_connection(self.app[keys.SETTINGS].database_url, "allign-push-worker")
+        return self._conn
+
+    async def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.terminate()
 
     # --- one batch --------------------------------------------------------------------------
 
     def _now(self) -> dt.datetime:
         return self.app[keys.CLOCK].now()
 
-    async def _claim(self) -> list[dict[str, Any]]:
-        async with self.app[keys.DB].begin() as conn:
-            await conn.exec_driver_sql(_LOOKUPS_ONLY_HERE)  # see LOOKUPS_ONLY: same table shape, same reasons
-            rows = await conn.execute(claim_statement(self._now(), self.batch_size, self.lease_seconds))
-            return [dict(r) for r in rows.mappings()]
-
-    async def _process_batch(self) -> int:
-        rows = await self._claim()
+    async def _process_batch(self, conn: asyncpg.Connection) -> int:
+        now = self._now()
+        rows = await push_queue.lease(conn, now=now, until=now + dt.timedelta(seconds=self.lease_seconds),
+                                      limit=self.batch_size)
         if not rows:
             return 0
-        async with self.app[keys.DB].connect() as conn:
-            tokens = await devices.active_tokens_for(conn, {(r["recipient_role"], r["recipient_id"]) for r in rows})
+        tokens = await push_queue.devices(conn, {(r["recipient_role"], r["recipient_id"]) for r in rows})
         if self.sender is None:
             outcomes = [self._logged(row, tokens.get((row["recipient_role"], row["recipient_id"]), []))
                         for row in rows]
@@ -114,7 +127,8 @@ class PushWorker:
                 for row in rows))
             outcomes = [values for values, _ in sent]
             dead = [result for _, results in sent for result in results if result.outcome == fcm.UNREGISTERED]
-        await self._write(outcomes, dead)
+        await push_queue.record(conn, outcomes, rejected_tokens=sorted({r.token for r in dead}),
+                                reason=(dead[0].error if dead else None) or "unregistered", now=self._now())
         return len(rows)
 
     # --- outcomes: computed per row, written per batch ------------------------------------------
@@ -168,48 +182,6 @@ class PushWorker:
         return {"row_id": row["id"], "row_attempts": row["attempts"], "new_status": status,
                 "new_devices": devices, "new_error": last_error, "new_sent_at": sent_at, "new_next_at": next_at}
 
-    async def _write(self, outcomes: list[dict[str, Any]], dead: list[fcm.TokenResult]) -> None:
-        """One transaction per batch: the rows' outcomes, and the tokens FCM no longer knows."""
-        async with self.app[keys.DB].begin() as conn:
-            if dead:
-                await devices.deactivate_rejected(conn, sorted({r.token for r in dead}),
-                                                  dead[0].error or "unregistered", self._now())
-            if outcomes:
-                await conn.execute(_FINISH, outcomes)
-
-
-# In the SQL text, not a parameter: only then can a generic plan use the partial due index
-# (`WHERE status = 'PENDING'`), which a bound `status = $1` does not prove.
-_PENDING = sa.literal_column("'PENDING'")
-
-
-def claim_statement(now: dt.datetime, batch_size: int, lease_seconds: float):
-    """Lease up to `batch_size` due PENDING rows (attempts + 1, due again when the lease ends)."""
-    # A fresh row (attempts = 0) is due at once whatever its clock; retries follow next_attempt_at.
-    due = (sa.select(N.c.id)
-           .where(N.c.status == _PENDING, sa.or_(N.c.next_attempt_at <= now, N.c.attempts == 0))
-           .order_by(N.c.next_attempt_at).limit(batch_size).with_for_update(skip_locked=True))
-    # id = ANY(ARRAY(...)): a key lookup in every plan (an IN semi-join's generic plan, settled
-    # while the table was small, read the whole table on every claim).
-    return (sa.update(N).where(N.c.id == sa.any_(sa.func.array(due.scalar_subquery())), N.c.status == _PENDING)
-            .values(attempts=N.c.attempts + 1, next_attempt_at=now + dt.timedelta(seconds=lease_seconds))
-            .returning(N))
-
-
-# SET LOCAL of each setting, in one statement.
-_LOOKUPS_ONLY_HERE = "SELECT " + ", ".join(f"set_config('{name}', '{value}', true)"
-                                           for name, value in LOOKUPS_ONLY.items())
-
-# Only while our lease holds: a row re-claimed after an expired lease belongs to that claim.
-_FINISH = (
-    sa.update(N)
-    .where(N.c.id == sa.bindparam("row_id"), N.c.status == "PENDING", N.c.attempts == sa.bindparam("row_attempts"))
-    .values(status=sa.bindparam("new_status"), devices=sa.bindparam("new_devices"),
-            last_error=sa.bindparam("new_error"), sent_at=sa.bindparam("new_sent_at"),
-            next_attempt_at=sa.bindparam("new_next_at"))
-)
-
-
 async def push_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     sender = None
@@ -222,9 +194,8 @@ async def push_ctx(app: web.Application) -> AsyncIterator[None]:
     app[keys.PUSH] = worker
     task = asyncio.create_task(worker.run(), name="push-worker")
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await stop_task(task)
+    await worker.close()
     if sender is not None:
         await sender.aclose()
 

@@ -34,34 +34,3 @@ async def deactivate_own(conn: AsyncConnection, *, token: str, user_id: uuid.UUI
         sa.update(T).where(T.c.token == token, T.c.user_id == user_id, T.c.role == role, T.c.is_active)
         .values(is_active=False, deactivated_at=now, deactivated_reason="logout", updated_at=now))
     return result.rowcount
-
-
-async def active_tokens_for(conn: AsyncConnection, recipients: set[tuple[str, uuid.UUID]]
-                            ) -> dict[tuple[str, uuid.UUID], list[str]]:
-    """Active tokens of many recipients at once: {(role, user_id): [token, ...]}."""
-    out: dict[tuple[str, uuid.UUID], list[str]] = {}
-    if not recipients:
-        return out
-    rows = await conn.execute(sa.select(T.c.role, T.c.user_id, T.c.token)
-                              .where(T.c.user_id.in_({user_id for _, user_id in recipients}), T.c.is_active)
-                              .order_by(T.c.updated_at.desc()))
-    for role, user_id, token in rows:
-        if (role, user_id) in recipients:
-            out.setdefault((role, user_id), []).append(token)
-    return out
-
-
-async def count_active(conn: AsyncConnection, role: str, user_id: uuid.UUID) -> int:
-    """How many devices a push to this recipient would reach now (for NotificationResult.devices)."""
-    return await conn.scalar(sa.select(sa.func.count()).select_from(T).where(
-        T.c.role == role, T.c.user_id == user_id, T.c.is_active)) or 0
-
-
-async def deactivate_rejected(conn: AsyncConnection, tokens: list[str], reason: str, now: dt.datetime) -> int:
-    """Tokens FCM reported as no longer valid."""
-    if not tokens:
-        return 0
-    result = await conn.execute(
-        sa.update(T).where(T.c.token.in_(tokens), T.c.is_active)
-        .values(is_active=False, deactivated_at=now, deactivated_reason=reason[:200], updated_at=now))
-    return result.rowcount

@@ -11,6 +11,9 @@ Transactions stay SQLAlchemy's: a statement run on a connection that is in a tra
 connection outside a transaction a statement commits on its own unless `begin=True`, which begins the
 transaction SQLAlchemy's autobegin would have (use it for writes and row locks).
 
+Queue workers (the event relay, the push worker) run on a connection of their own instead,
+`queue_connection`, with lookup-only planner settings.
+
 Errors: a connection found dead is handed to SQLAlchemy, which invalidates the pool and raises
 DBAPIError(connection_invalidated=True) exactly as for its own statements (the API answers 503).
 Other errors propagate as asyncpg raised them.
@@ -67,3 +70,23 @@ async def fetchval(conn: AsyncConnection, query: str, *args: Any, begin: bool = 
 
 async def execute(conn: AsyncConnection, query: str, *args: Any, begin: bool = False) -> str:
     return await _run(conn, "execute", query, args, begin)
+
+
+# Every queue statement (event relay, push worker) looks up at most a batch of rows by key in a
+# table whose statistics lag its churn; left to them, the planner (prepared statements: generic
+# plans) came to scan the whole table on every pass. Plain index scans and nested loops only; plain
+# index scans also mark the entries of dead row versions dead on the way (migration 0009), where
+# bitmap scans would read them every time.
+LOOKUPS_ONLY = {"enable_seqscan": "off", "enable_bitmapscan": "off",
+                "enable_hashjoin": "off", "enable_mergejoin": "off"}
+
+
+def plain_dsn(url: str) -> str:
+    """asyncpg wants `postgresql://`; settings may name SQLAlchemy's driver."""
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+async def queue_connection(database_url: str, application_name: str) -> asyncpg.Connection:
+    """A queue worker's own connection (outside the request pool), planner limited to key lookups."""
+    return await asyncpg.connect(plain_dsn(database_url), server_settings={
+        "application_name": application_name, "statement_timeout": "0", **LOOKUPS_ONLY})

@@ -21,6 +21,7 @@ from config import load_settings
 from gateway import keys
 from gateway.app import create_app
 from gateway.clock import Clock, FrozenClock
+from gateway.jobs import await_chain
 from storage.db import create_engine
 from storage.migrate import upgrade
 from tests import factories
@@ -31,7 +32,7 @@ def _dump_asyncio_tasks(signum, frame) -> None:
     tasks = asyncio.all_tasks(loop) if loop is not None else set()
     print(f"\n--- {len(tasks)} asyncio tasks ---", file=sys.stderr)
     for task in tasks:
-        task.print_stack(file=sys.stderr)
+        print(f"{task!r}", *(f"  {where}" for where in await_chain(task)), sep="\n", file=sys.stderr)
 
 
 signal.signal(signal.SIGUSR1, _dump_asyncio_tasks)

@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 import sqlalchemy as sa
 
+from gateway.jobs import stop_task
 from storage.tables import otp_codes
 from tests.servers import start_server
 
@@ -49,3 +50,29 @@ async def test_shutdown_finishes_in_flight_requests_then_stops_accepting(setting
         assert server.proc.returncode == 0, server.output()
     finally:
         await server.stop()
+
+
+async def test_stopping_a_background_task_repeats_a_cancellation_it_swallowed(caplog):
+    """Python 3.11's asyncio can lose a cancellation (taken for a timeout firing at that moment);
+    a background loop that lost it must still stop at shutdown instead of hanging it."""
+    cancellations = 0
+
+    async def loop_that_loses_its_first_cancellation() -> None:
+        nonlocal cancellations
+        while True:
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                cancellations += 1
+                if cancellations == 1:
+                    asyncio.current_task().uncancel()
+                    continue  # lost, as the 3.11 bug loses it
+                raise
+
+    task = asyncio.create_task(loop_that_loses_its_first_cancellation(), name="lossy")
+    await asyncio.sleep(0)
+    async with asyncio.timeout(5):
+        await stop_task(task, patience=0.05)
+    assert task.cancelled() and cancellations == 2
+    [warning] = [r.getMessage() for r in caplog.records if "lossy did not stop when cancelled" in r.getMessage()]
+    assert "loop_that_loses_its_first_cancellation" in warning  # where it was waiting

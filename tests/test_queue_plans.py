@@ -9,8 +9,9 @@ from typing import Any, Iterator
 import orjson
 from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 
-from gateway.bus_relay import _ASSIGN, _LEFTOVER, LOOKUPS_ONLY
-from integrations.push import claim_statement
+from gateway.bus_relay import _ASSIGN, _LEFTOVER
+from storage.driver import LOOKUPS_ONLY
+from storage.push_queue import LEASE, RECORD
 from storage.sessions import expiry_statement
 
 # Scans these statements may make without an index condition: the partial indexes that hold
@@ -77,8 +78,15 @@ async def _assert_statement_is_key_lookups(db, name: str, statement) -> None:
         _assert_key_lookups(await _generic_plan(raw, name, str(compiled), args))
 
 
-async def test_push_claim_is_a_key_lookup_in_its_generic_plan(db):
-    await _assert_statement_is_key_lookups(db, "push_claim", claim_statement(dt.datetime.now(dt.timezone.utc), 100, 120))
+async def test_push_worker_statements_are_key_lookups_in_their_generic_plans(db):
+    now = dt.datetime.now(dt.timezone.utc)
+    async with db.connect() as conn:
+        raw = (await conn.get_raw_connection()).driver_connection
+        _assert_key_lookups(await _generic_plan(
+            raw, "push_lease", LEASE, f"{_literal(now)}, {_literal(now + dt.timedelta(seconds=120))}, 100"))
+        _assert_key_lookups(await _generic_plan(
+            raw, "push_record", RECORD, "'{00000000-0000-0000-0000-000000000001}'::uuid[], '{1}'::int[], "
+            "'{SENT}'::text[], '{1}'::int[], '{NULL}'::text[], '{NULL}'::timestamptz[], '{NULL}'::timestamptz[]"))
 
 
 async def test_request_expiry_is_a_key_lookup_in_its_generic_plan(db):
