@@ -27,7 +27,6 @@ every send for hundreds of milliseconds.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
@@ -37,7 +36,7 @@ from redis.exceptions import RedisError
 
 from gateway.bus_history import BusKeys
 from gateway.bus_listener import Listener
-from gateway.jobs import stop_task
+from gateway.jobs import Wakeup, stop_task
 from storage import driver
 
 log = logging.getLogger(__name__)
@@ -118,7 +117,7 @@ class OutboxRelay:
         self.poll_interval = poll_interval
         self.gather = gather
         self._script = redis.register_script(_PUBLISH_LUA)
-        self._wakeup = asyncio.Event()
+        self._wakeup = Wakeup()
         self._leftover = True
         self._unmarked: list[int] = []  # outbox ids published but not yet marked so
         self.is_leader = False
@@ -187,11 +186,7 @@ class OutboxRelay:
             if loop.time() >= next_prune:
                 next_prune = loop.time() + PRUNE_EVERY
                 await self.prune(conn)
-            # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancellation that lands
-            # as the wait completes (a woken relay then never stopped).
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.poll_interval):
-                    await self._wakeup.wait()
+            await self._wakeup.wait(self.poll_interval)
 
     async def relay_once(self, conn: asyncpg.Connection) -> int:
         """One batch; returns how many rows it published (call again until 0: the pass that finds

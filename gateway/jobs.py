@@ -29,6 +29,47 @@ async def jobs_ctx(app: web.Application) -> AsyncIterator[None]:
     await asyncio.gather(*(stop_task(task) for task in tasks))
 
 
+class Wakeup:
+    """A flag that producers set and one background loop waits on, with a timeout.
+
+    The timeout is a timer resolving the wait, not asyncio.timeout (nor wait_for): both work by
+    cancelling the waiting task, and on Python 3.11 that bookkeeping can go wrong when the timer
+    fires as the wait completes, losing a shutdown's cancellation (the loop then never stops) or
+    leaving one pending (the loop dies at its next await). A loop waking four times a second under
+    load meets that moment.
+    """
+
+    def __init__(self) -> None:
+        self._set = False
+        self._waiter: asyncio.Future[None] | None = None
+
+    def set(self) -> None:
+        self._set = True
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._set = False
+
+    async def wait(self, timeout: float) -> bool:
+        """True once set (at once if it already is), False after `timeout` seconds."""
+        if not self._set:
+            loop = asyncio.get_running_loop()
+            self._waiter = waiter = loop.create_future()
+            timer = loop.call_later(timeout, _resolve, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
+        return self._set
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
 def await_chain(task: asyncio.Task) -> list[str]:
     """Where a task waits: `file:line function` of each coroutine in its chain of awaits."""
     chain, awaited = [], task.get_coro()

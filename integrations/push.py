@@ -25,7 +25,7 @@ from aiohttp import web
 
 from domain.push_payloads import fcm_data
 from gateway import keys
-from gateway.jobs import stop_task
+from gateway.jobs import Wakeup, stop_task
 from integrations import fcm
 from storage import driver, push_queue
 
@@ -50,7 +50,7 @@ class PushWorker:
         self.lease_seconds = lease_seconds
         self.poll_interval = poll_interval
         self.coalesce_seconds = coalesce_seconds
-        self._wakeup = asyncio.Event()
+        self._wakeup = Wakeup()
         self._lock = asyncio.Lock()  # one batch at a time per process; settle() waits for it
         self._conn: asyncpg.Connection | None = None
 
@@ -73,10 +73,7 @@ class PushWorker:
                 raise
             except Exception:
                 log.exception("push worker pass failed")
-            try:
-                async with asyncio.timeout(self.poll_interval):  # not wait_for: see bus_relay._lead
-                    await self._wakeup.wait()
-            except TimeoutError:
+            if not await self._wakeup.wait(self.poll_interval):
                 continue
             # Woken by a commit: let a busy moment's pushes gather into one batch.
             await asyncio.sleep(self.coalesce_seconds)

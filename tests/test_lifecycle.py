@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 import sqlalchemy as sa
 
-from gateway.jobs import stop_task
+from gateway.jobs import Wakeup, stop_task
 from storage.tables import otp_codes
 from tests.servers import start_server
 
@@ -76,3 +76,20 @@ async def test_stopping_a_background_task_repeats_a_cancellation_it_swallowed(ca
     assert task.cancelled() and cancellations == 2
     [warning] = [r.getMessage() for r in caplog.records if "lossy did not stop when cancelled" in r.getMessage()]
     assert "loop_that_loses_its_first_cancellation" in warning  # where it was waiting
+
+
+async def test_wakeup_waits_for_a_set_or_its_timeout_and_stays_cancellable():
+    loop = asyncio.get_running_loop()
+    wakeup = Wakeup()
+    started = loop.time()
+    assert await wakeup.wait(0.05) is False and loop.time() - started >= 0.04  # nobody set it
+    loop.call_later(0.01, wakeup.set)
+    assert await wakeup.wait(5) is True  # set while waiting: at once, not after the timeout
+    assert await wakeup.wait(5) is True  # still set: no wait
+    wakeup.clear()
+    waiting = asyncio.create_task(wakeup.wait(5))
+    await asyncio.sleep(0.01)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert waiting.cancelled()
