@@ -12,7 +12,8 @@ rate with POST /connect/sessions, each sent to the process that does NOT hold th
 stream, so every event crosses processes (outbox → relay leader → Redis → the other process).
 Latency: just before the POST is sent → the `session_requested` event parsed on the doctor's stream
 (one clock: the load generator holds both ends). With --direct, the outbox rows are written
-straight into PostgreSQL at the same rate (bus only, no HTTP request in the path).
+straight into PostgreSQL at the same rate (bus only, no HTTP request in the path), each followed by
+the Redis wake-up a server process sends the relay leader after a commit.
 
 Prints: streams held per server (from /metrics), connect time, RSS per idle stream, requests sent,
 events received, latency p50/p90/p99/max. Loopback only; bounded by --duration and --timeout.
@@ -37,8 +38,10 @@ sys.path.insert(0, str(ROOT))
 import aiohttp  # noqa: E402
 import asyncpg  # noqa: E402
 import orjson  # noqa: E402
+import redis.asyncio as aioredis  # noqa: E402
 
 from config import load_settings  # noqa: E402
+from gateway.bus_history import BusKeys  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 from tests.factories import access_token  # noqa: E402
 from tests.servers import start_server  # noqa: E402
@@ -155,6 +158,7 @@ async def send_requests(http, servers, settings, doctor_ids, patient_ids, home, 
     stats.expected = total
     pending: set[asyncio.Task] = set()
     db = await asyncpg.connect(direct_dsn) if direct_dsn else None
+    wake = _LeaderWake(settings.redis_prefix) if direct_dsn else None
     start = time.perf_counter()
     for i in range(total):
         delay = start + i / rate - time.perf_counter()
@@ -162,7 +166,7 @@ async def send_requests(http, servers, settings, doctor_ids, patient_ids, home, 
             await asyncio.sleep(delay)
         patient, doctor = patient_ids[i], doctor_ids[i % len(doctor_ids)]
         if db is not None:
-            task = asyncio.create_task(_write_outbox(db, patient, doctor, stats))
+            task = asyncio.create_task(_write_outbox(db, wake, patient, doctor, stats))
         else:
             other = servers[1 - home[doctor]]
             task = asyncio.create_task(_post(http, other, settings, patient, doctor, stats))
@@ -172,6 +176,7 @@ async def send_requests(http, servers, settings, doctor_ids, patient_ids, home, 
         await asyncio.gather(*pending)
     if db is not None:
         await db.close()
+        await wake.redis.aclose()
     return total
 
 
@@ -188,12 +193,22 @@ async def _post(http, server, settings, patient: uuid.UUID, doctor: uuid.UUID, s
 _write_lock = asyncio.Lock()
 
 
-async def _write_outbox(db: asyncpg.Connection, patient: uuid.UUID, doctor: uuid.UUID, stats: Stats) -> None:
+class _LeaderWake:
+    """What a server process does after a commit with events when another process leads the relay."""
+
+    def __init__(self, redis_prefix: str) -> None:
+        self.redis = aioredis.from_url(REDIS_URL)
+        self.key = BusKeys(redis_prefix).relay_wake
+
+
+async def _write_outbox(db: asyncpg.Connection, wake: _LeaderWake, patient: uuid.UUID, doctor: uuid.UUID,
+                        stats: Stats) -> None:
     item = {"session_id": str(uuid.uuid4()), "status": "REQUESTED", "patient": {"user_id": str(patient)}}
     async with _write_lock:  # one connection: one statement at a time
         stats.sent_at[str(patient)] = time.perf_counter()
         await db.execute("INSERT INTO event_outbox (channel, event_type, data) VALUES ($1, $2, $3::jsonb)",
                          f"doctor:{doctor}:requests", "session_requested", orjson.dumps(item).decode())
+    await wake.redis.publish(wake.key, b"")
 
 
 def pct(values: list[float], p: float) -> float:

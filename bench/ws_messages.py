@@ -45,6 +45,7 @@ from storage.tables import connect_sessions, doctors, users, wallets  # noqa: E4
 from tests.factories import access_token  # noqa: E402
 from tests.servers import start_server  # noqa: E402
 
+from pgwaits import WalWaits  # noqa: E402
 from procstat import collector_paused, cpu_of, cpu_seconds, machine_busy, rss_kb  # noqa: E402
 
 ADMIN_DSN = os.environ.get("BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -257,9 +258,10 @@ async def run(args: argparse.Namespace) -> None:
             t1 = time.perf_counter()
             cpu_before = _cpu_readings(servers)
             busy_before = machine_busy()
-            with collector_paused():
-                sent = await send_load(http, servers, sockets, stats, rate=args.rate, duration=args.duration,
-                                       via=args.via)
+            async with WalWaits(ADMIN_DSN, DB_NAME) as wal_waits:
+                with collector_paused():
+                    sent = await send_load(http, servers, sockets, stats, rate=args.rate, duration=args.duration,
+                                           via=args.via)
             send_s = time.perf_counter() - t1
             await _drained(stats, sent)
             cpu_used = [after - before for before, after in zip(cpu_before, _cpu_readings(servers))]
@@ -291,6 +293,7 @@ async def run(args: argparse.Namespace) -> None:
         print(f"machine CPU              {os.cpu_count()} cores {busy:.0f}% busy; per message: servers "
               f"{sum(cpu_used[:2]) / max(1, sent) * 1000:.2f} ms, PostgreSQL {cpu_used[3] / max(1, sent) * 1000:.2f} ms, "
               f"Redis {cpu_used[4] / max(1, sent) * 1000:.2f} ms, load generator {cpu_used[2] / max(1, sent) * 1000:.2f} ms")
+        print(f"WAL flush                {wal_waits.summary()}")
         if args.timeline and stats.timeline:
             _print_timeline(stats.timeline, t1)
         for name, before, after, count in zip("AB", rss_before, rss_after, held):
