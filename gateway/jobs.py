@@ -32,11 +32,10 @@ async def jobs_ctx(app: web.Application) -> AsyncIterator[None]:
 class Wakeup:
     """A flag that producers set and one background loop waits on, with a timeout.
 
-    The timeout is a timer resolving the wait, not asyncio.timeout (nor wait_for): both work by
-    cancelling the waiting task, and on Python 3.11 that bookkeeping can go wrong when the timer
-    fires as the wait completes, losing a shutdown's cancellation (the loop then never stops) or
-    leaving one pending (the loop dies at its next await). A loop waking four times a second under
-    load meets that moment.
+    The timeout is a timer resolving the wait, not asyncio.timeout or wait_for, which work by
+    cancelling the waiting task (wait_for in a task of its own, and on Python 3.11 it can return
+    instead of raising a cancellation that lands as the wait completes). A loop that waits four
+    times a second stays clear of cancellation bookkeeping; only shutdown cancels it.
     """
 
     def __init__(self) -> None:
@@ -84,9 +83,10 @@ def await_chain(task: asyncio.Task) -> list[str]:
 async def stop_task(task: asyncio.Task | None, *, patience: float = 1.0) -> None:
     """Cancel `task` and wait until it has ended, whatever it raised.
 
-    Python 3.11's asyncio can lose a cancellation (one that lands as a timeout around the awaited
-    call fires is taken for that timeout), and a background loop that lost it runs on: shutdown
-    then waits forever. So the cancellation is repeated every `patience` seconds until it takes.
+    A library call can lose a cancellation (redis-py's writes did, through Python 3.11's wait_for:
+    see storage.redis), and a background loop that lost it runs on: shutdown then waits forever.
+    So the cancellation is repeated every `patience` seconds until it takes, with a warning that
+    says where the task was waiting.
     """
     if task is None:
         return
