@@ -37,6 +37,9 @@ DELIVERY GUARANTEE (the one place it is written down)
   listener reconnects (from PostgreSQL if a restarted Redis lost its streams). Nothing inside the
   window is lost; REST keeps working meanwhile.
 - Ephemeral events are at-most-once and have no history.
+- A subscription covers every event published after `async with subscribe(...)` returns (Redis has
+  confirmed the channel by then, or the subscription re-reads history once it does). Transports
+  therefore subscribe BEFORE telling the client it is connected (websocket 101, SSE headers).
 """
 from __future__ import annotations
 

@@ -35,11 +35,14 @@ _CHUNK = 500
 
 
 class ChannelState:
-    __slots__ = ("subs", "confirmed", "_waiter")
+    __slots__ = ("subs", "confirmed", "unconfirmed_starts", "_waiter")
 
     def __init__(self) -> None:
         self.subs: set[Subscription] = set()
         self.confirmed = False  # Redis acknowledged the SUBSCRIBE on the current connection
+        # A subscriber stopped waiting for the confirmation and started anyway: it may miss live
+        # events published before the confirmation, so its history is re-read once it comes.
+        self.unconfirmed_starts = False
         self._waiter: asyncio.Future[None] | None = None
 
     async def wait_confirmed(self, timeout: float) -> None:
@@ -47,15 +50,21 @@ class ChannelState:
             return
         if self._waiter is None:
             self._waiter = asyncio.get_running_loop().create_future()
-        with contextlib.suppress(TimeoutError):
+        try:
             async with asyncio.timeout(timeout):
                 await asyncio.shield(self._waiter)
+        except TimeoutError:
+            self.unconfirmed_starts = True
 
     def confirm(self) -> None:
         self.confirmed = True
         waiter, self._waiter = self._waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+        if self.unconfirmed_starts:
+            self.unconfirmed_starts = False
+            for sub in self.subs:
+                sub._resync()
 
 
 class Listener:
@@ -227,10 +236,16 @@ class Listener:
 
     async def _unsubscribe_idle(self) -> None:
         idle = [ch for ch, state in self.channels.items() if not state.subs and state.confirmed]
-        for ch in idle:  # drop them first (synchronously), so a new subscriber creates a fresh state
-            del self.channels[ch]
         for start in range(0, len(idle), _CHUNK):
-            await self._send("UNSUBSCRIBE", *[self._keys.live(ch) for ch in idle[start:start + _CHUNK]])
+            # Drop a chunk's states and write its UNSUBSCRIBE with no await in between: a subscriber
+            # arriving meanwhile finds the channel gone and its SUBSCRIBE goes out after this one.
+            # (Checked again per chunk: one may have come back while an earlier chunk was sent.)
+            chunk = [ch for ch in idle[start:start + _CHUNK]
+                     if (state := self.channels.get(ch)) is not None and not state.subs and state.confirmed]
+            for ch in chunk:
+                del self.channels[ch]
+            if chunk:
+                await self._send("UNSUBSCRIBE", *[self._keys.live(ch) for ch in chunk])
 
     async def _send(self, *args: Any) -> None:
         conn = self._conn

@@ -40,7 +40,7 @@ from domain.messages import party
 from gateway import keys
 from gateway import ws as wsu
 from gateway.auth import Principal, authenticate
-from gateway.bus import SHUTDOWN, SLOW_CONSUMER, SlowConsumer, parse_event_id
+from gateway.bus import SHUTDOWN, SLOW_CONSUMER, SlowConsumer, Subscription, parse_event_id
 from gateway.connections import TOKEN_EXPIRED, TOKEN_REVOKED
 from gateway.jobs import stop_task
 from gateway.jsonutil import isoformat
@@ -105,6 +105,9 @@ class SessionSocket:
         self._closing: asyncio.Task | None = None
         self._typing: tuple[bool | None, float] = (None, 0.0)
         self._sender: message_store.Sender | None = None  # read at the first send, for every send
+        # Bus position this socket has passed (its subscription's start, then each event taken off
+        # it): where a `resume` without an id goes on from.
+        self._cursor: int | None = None
         # client_message_ids acknowledged on this socket: their message.new echo is not sent back
         # here (the ack carried the message); the sender's other devices still get it.
         self._acked: collections.deque[str] = collections.deque(maxlen=ACKED_LIMIT)
@@ -112,18 +115,25 @@ class SessionSocket:
     # --- lifecycle --------------------------------------------------------------------------
 
     async def run(self, after: int | None) -> web.WebSocketResponse:
-        await self.ws.prepare(self.request)
-        with self.app[keys.STREAMS].track(self.request, "ws", subject=self.who.id, principal=self.who) as conn:
-            conn.on_close(self._on_connection_closed)
-            self._start_pump(after)
-            try:
-                await self._read()
-            finally:
-                await self._stop_pump()
-                if self._closing is not None:
-                    await asyncio.shield(self._closing)
-                else:
-                    await wsu.close(self.ws, wsu.NORMAL, "closed")
+        # Subscribe before the handshake completes: an event committed once the client holds an open
+        # socket is after the subscription's start, so it is delivered (live or from history).
+        first = self.app[keys.BUS].subscribe(self.channel, after=after, transport="ws")
+        try:
+            await first.__aenter__()
+            await self.ws.prepare(self.request)
+            with self.app[keys.STREAMS].track(self.request, "ws", subject=self.who.id, principal=self.who) as conn:
+                conn.on_close(self._on_connection_closed)
+                self._start_pump(after, first)
+                try:
+                    await self._read()
+                finally:
+                    await self._stop_pump()
+                    if self._closing is not None:
+                        await asyncio.shield(self._closing)
+                    else:
+                        await wsu.close(self.ws, wsu.NORMAL, "closed")
+        finally:
+            await first.__aexit__(None, None, None)  # idempotent: the pump may have left it already
         return self.ws
 
     def _finish(self, code: int, reason: str, abort: bool = False) -> None:
@@ -139,8 +149,8 @@ class SessionSocket:
         else:
             self._finish(wsu.GOING_AWAY, reason, abort=reason != SHUTDOWN)
 
-    def _start_pump(self, after: int | None) -> None:
-        self._pump = asyncio.create_task(self._run_pump(after), name=f"ws-pump:{self.session_id}")
+    def _start_pump(self, after: int | None, opened: Subscription | None = None) -> None:
+        self._pump = asyncio.create_task(self._run_pump(after, opened), name=f"ws-pump:{self.session_id}")
 
     async def _stop_pump(self) -> None:
         if self._pump is not None:
@@ -152,9 +162,15 @@ class SessionSocket:
     async def _send(self, type_: str, data: Any, id_: str | None = None) -> None:
         await self.ws.send_str(wsu.frame(type_, data, id_))
 
-    async def _run_pump(self, after: int | None) -> None:
+    async def _run_pump(self, after: int | None, opened: Subscription | None) -> None:
         try:
-            await self._pump_events(after)
+            if opened is not None:
+                async with contextlib.AsyncExitStack() as leave:
+                    leave.push_async_exit(opened)
+                    await self._pump_events(after, opened)
+            else:
+                async with self.app[keys.BUS].subscribe(self.channel, after=after, transport="ws") as sub:
+                    await self._pump_events(after, sub)
         except SlowConsumer:
             self._finish(*_close_for(SLOW_CONSUMER))
         except (ConnectionError, RuntimeError):
@@ -165,36 +181,38 @@ class SessionSocket:
             log.exception("session ws %s: event pump failed", self.session_id)
             self._finish(wsu.TRY_AGAIN_LATER, "unavailable")
 
-    async def _pump_events(self, after: int | None) -> None:
-        bus = self.app[keys.BUS]
-        async with bus.subscribe(self.channel, after=after, transport="ws") as sub:
-            sub.add_close_callback(lambda reason: self._finish(*_close_for(reason)))
-            start_id = str(sub.start_position)
-            # Read the session only now that the subscription runs: a later end arrives as an event.
-            async with self.app[keys.DB].connect() as conn:
-                session = dict(await session_for_participant(conn, self.session_id, self.who.role, self.who.id))
-            over = session["status"] in TERMINAL
-            if after is not None and (over or not sub.recovered):
-                await self._replay_from_db(after, start_id, session)
-            if over:
-                await self._send("session.ended", _ended(session), start_id)
+    async def _pump_events(self, after: int | None, sub: Subscription) -> None:
+        sub.add_close_callback(lambda reason: self._finish(*_close_for(reason)))
+        start_id = str(sub.start_position)
+        if self._cursor is None:
+            self._cursor = sub.start_position
+        # Read the session only now that the subscription runs: a later end arrives as an event.
+        async with self.app[keys.DB].connect() as conn:
+            session = dict(await session_for_participant(conn, self.session_id, self.who.role, self.who.id))
+        over = session["status"] in TERMINAL
+        if after is not None and (over or not sub.recovered):
+            await self._replay_from_db(after, start_id, session)
+        if over:
+            await self._send("session.ended", _ended(session), start_id)
+            self._finish(wsu.NORMAL, "session_ended")
+            return
+        async for event in sub:
+            if event.seq is not None:
+                self._cursor = event.seq  # filtered or sent: either way the client is past it
+            if event.type == "typing" and event.data.get("from") == self.party:
+                continue  # our own typing indicator
+            if event.type == "message.new" and self._is_own_ack(event.data):
+                continue
+            if event.id:
+                if event.id in self.sent_ids:
+                    continue  # already sent before a `resume` restarted the subscription
+                if len(self.sent_ids) < SENT_IDS_LIMIT:
+                    self.sent_ids.add(event.id)
+            await self._send(event.type, event.data, event.id or None)
+            if event.type == "session.ended":
                 self._finish(wsu.NORMAL, "session_ended")
                 return
-            async for event in sub:
-                if event.type == "typing" and event.data.get("from") == self.party:
-                    continue  # our own typing indicator
-                if event.type == "message.new" and self._is_own_ack(event.data):
-                    continue
-                if event.id:
-                    if event.id in self.sent_ids:
-                        continue  # already sent before a `resume` restarted the subscription
-                    if len(self.sent_ids) < SENT_IDS_LIMIT:
-                        self.sent_ids.add(event.id)
-                await self._send(event.type, event.data, event.id or None)
-                if event.type == "session.ended":
-                    self._finish(wsu.NORMAL, "session_ended")
-                    return
-            self._finish(*_close_for(sub.close_reason))
+        self._finish(*_close_for(sub.close_reason))
 
     async def _replay_from_db(self, after: int, start_id: str, session: dict[str, Any]) -> None:
         """The client's cursor is older than the bus history: messages since then, current state."""
@@ -278,7 +296,9 @@ class SessionSocket:
             await self._send("ack", {"ref": f.ref, "status": 200, "updated": updated})
         elif f.type == "resume":
             await self._stop_pump()
-            self._start_pump(parse_event_id(str(f.data.get("last_event_id") or "")))
+            # Without a usable id, go on from where this socket was: the restart loses nothing.
+            after = parse_event_id(str(f.data.get("last_event_id") or ""))
+            self._start_pump(after if after is not None else self._cursor)
 
     async def _relay_typing(self, is_typing: bool) -> None:
         last_state, last_at = self._typing

@@ -107,3 +107,4 @@ async def terminate_other_backends(engine: AsyncEngine) -> None:
             if not await admin.scalar(sa.text(f"SELECT count(*) {others}")):
                 return
             await asyncio.sleep(0.02)
+

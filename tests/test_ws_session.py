@@ -177,8 +177,8 @@ async def test_socket_errors_do_not_close(client, db, auth):
 async def test_typing_reaches_only_the_other_party_and_is_not_stored(client, db, auth, pair):
     patient, doctor, session = pair
     p_ws = await client.ws_connect(ws_path(session), headers=auth("client", patient["id"]))
+    # Subscribed before the handshake completed: an ephemeral event right after connecting arrives.
     d_ws = await client.ws_connect(ws_path(session), headers=auth("doctor", doctor["id"]))
-    await asyncio.sleep(0.05)  # both subscriptions are live before the ephemeral event
     await p_ws.send_json({"type": "typing", "data": {"is_typing": True}})
     typing = await recv_type(d_ws, "typing")
     assert typing["data"] == {"session_id": str(session["id"]), "from": "patient", "is_typing": True}
@@ -250,6 +250,26 @@ async def test_resume_replays_what_was_missed(client, auth, pair):
     replay = [(await recv_type(d_ws, "message.new"))["data"]["id"] for _ in range(3)]
     assert replay == [m["id"] for m in missed] + [live["id"]]
     assert first["id"] not in replay
+    await d_ws.close()
+
+
+async def test_resume_without_an_id_goes_on_from_where_the_socket_was(client, auth, pair):
+    """A `resume` frame with no usable id restarts the subscription from this socket's own position:
+    a message committed while it restarts is delivered, one already delivered is not sent again."""
+    patient, doctor, session = pair
+    p, d = auth("client", patient["id"]), auth("doctor", doctor["id"])
+    d_ws = await client.ws_connect(ws_path(session), headers=d)
+    first = await (await client.post(msg_url(session), json=text("one"), headers=p)).json()
+    assert (await recv_type(d_ws, "message.new"))["data"]["id"] == first["id"]
+    await d_ws.send_json({"type": "resume", "data": {}})
+    second = await (await client.post(msg_url(session), json=text("two"), headers=p)).json()
+    await d_ws.send_json({"type": "resume", "data": {"last_event_id": "not-an-id"}})
+    third = await (await client.post(msg_url(session), json=text("three"), headers=p)).json()
+    got = [(await recv_type(d_ws, "message.new"))["data"]["id"] for _ in range(2)]
+    assert got == [second["id"], third["id"]]
+    await d_ws.send_json({"type": "ping", "id": "fence"})
+    while (frame := await recv(d_ws))["type"] != "pong":
+        assert frame["type"] != "message.new", frame  # nothing twice
     await d_ws.close()
 
 
