@@ -19,7 +19,7 @@ run: deps
 	@source scripts/services.sh run && exec $(PY) run.py
 
 test: deps
-	@source scripts/services.sh test && $(PY) -m pytest $(PYTEST_ARGS)
+	@source scripts/services.sh test && $(PY) -m pytest --durations=15 $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) var

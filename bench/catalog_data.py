@@ -21,7 +21,7 @@ from domain.doctors import slug_base, slug_candidate  # noqa: E402
 from storage.catalog_import import import_file  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 
-DATA = Path(os.environ.get("CATALOG_DATA_DIR", "/work/shared/data"))
+DATA = Path(os.environ.get("CATALOG_DATA_DIR", str(ROOT.parent / "shared" / "data")))
 ADMIN_DSN = os.environ.get("BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 DB_NAME = os.environ.get("BENCH_DB", "allign_bench")
 

@@ -5,7 +5,7 @@
     .venv/bin/python bench/catalog_search.py --reuse --explain  # also EXPLAIN ANALYZE each phase
 
 Builds a dedicated database (allign_bench), loads the real 1mg file (MEDICINES_CSV, default
-/work/shared/data/medicines_india.csv) plus generated brand variants up to --rows through the real
+../shared/data/medicines_india.csv) plus generated brand variants up to --rows through the real
 importer, the Lal PathLabs file, and ~2,000 doctors; starts `python run.py` on a free port and
 times sequential requests to /api/v2/medicines/search, /api/v2/lab-tests/catalog/search and
 /api/v2/doctors/search (if that route exists) over a mixed query set: prefixes, substrings, typos.
