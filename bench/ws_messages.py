@@ -38,7 +38,7 @@ import orjson  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
 from config import load_settings  # noqa: E402
-from gateway.clock import Clock  # noqa: E402
+from common.clock import Clock  # noqa: E402
 from storage.db import create_engine  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 from storage.tables import connect_sessions, doctors, users, wallets  # noqa: E402

@@ -138,7 +138,9 @@ def derive_form(name: str) -> str:
 
 def _split_top_level(text: str, separator: str) -> list[str]:
     """Split on `separator` outside parentheses: "t(15;17)" and "(Types 6, 11)" stay whole."""
-    parts, depth, current = [], 0, []
+    parts: list[str] = []
+    current: list[str] = []
+    depth = 0
     for char in text:
         if char in "([":
             depth += 1
@@ -333,7 +335,7 @@ def medicine_from_record(record: Mapping[str, str | None]) -> MedicineRow:
     """One row of the 1mg CSV (header names lower-cased) → MedicineRow, or RowError."""
     side_effects = split_side_effects(record.get("side_effects") or "")
     return build_medicine(
-        record.get("medicine name"),
+        record.get("medicine name") or "",
         record.get("composition") or "",
         manufacturer=clean_text(record.get("manufacturer")) or None,
         uses=split_uses(record.get("uses") or ""),
@@ -376,7 +378,7 @@ def lab_test_key_of_record(record: Mapping[str, str | None]) -> tuple[str, str]:
 def lab_test_from_record(record: Mapping[str, str | None]) -> LabTestRow:
     """One row of the Lal PathLabs CSV (header names lower-cased) → LabTestRow, or RowError."""
     return build_lab_test(
-        record.get("title"),
+        record.get("title") or "",
         code=record.get("code"),
         parameters_count=parse_parameters_count(record.get("parameter")),
         price_paise=parse_price_paise(record.get("updatedprice")),

@@ -91,3 +91,19 @@ def parse_cursor(raw: str | None, name: str) -> Cursor | None:
             continue
         return Cursor(at=at if at.tzinfo else at.replace(tzinfo=dt.timezone.utc))
     raise ValidationFailed.single("query", name, "Expected an ISO 8601 datetime or a message id", "value_error")
+
+
+def message_out(row: dict[str, Any]) -> dict[str, Any]:
+    """A message as clients see it, on REST and in `message.new` events alike."""
+    return {
+        "id": row["id"],
+        "session_id": row["session_id"],
+        "sender_id": row["sender_id"],
+        "sender_role": row["sender_role"],
+        "client_message_id": row["client_message_id"],
+        "content_type": row["content_type"],
+        "content": row["content"],
+        "created_at": row["created_at"],
+        "delivered_at": row["delivered_at"],
+        "read_at": row["read_at"],
+    }

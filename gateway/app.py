@@ -10,7 +10,7 @@ from aiohttp import web
 import handlers
 from config import Settings
 from gateway import keys
-from gateway.clock import Clock
+from common.clock import Clock
 from gateway.metrics import Metrics, metrics_handler
 from gateway.middlewares import error_middleware, metrics_middleware, request_id_middleware
 from storage.db import create_engine
@@ -39,10 +39,8 @@ def _cleanup_contexts():
     from gateway.bus import bus_ctx
     from gateway.jobs import jobs_ctx
     from gateway.seed import demo_seed_ctx
-    from integrations.livekit import livekit_ctx
-    from integrations.push import push_ctx
-    from integrations.sms import sms_ctx
-    from storage.blobs import blobs_ctx
+    from gateway.push_worker import push_ctx
+    from gateway.resources import blobs_ctx, livekit_ctx, sms_ctx
     return [storage_ctx, sms_ctx, livekit_ctx, blobs_ctx, push_ctx, bus_ctx, demo_seed_ctx, jobs_ctx]
 
 

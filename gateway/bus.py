@@ -60,8 +60,8 @@ from gateway.bus_subscription import (
     CLOSED, SHUTDOWN, SLOW_CONSUMER, Event, SlowConsumer, Subscription, SubscriptionClosed, parse_event_id,
 )
 from gateway.connections import ConnectionRegistry
-from gateway.jobs import stop_task
-from gateway.jsonutil import dumps
+from common.tasks import stop_task
+from common.jsonutil import dumps
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 
 from gateway.bus_history import BusKeys
 from gateway.bus_subscription import Event, Subscription
-from gateway.jobs import stop_task
+from common.tasks import stop_task
 
 if TYPE_CHECKING:  # pragma: no cover
     from redis.asyncio.connection import AbstractConnection

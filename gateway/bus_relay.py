@@ -36,7 +36,7 @@ from redis.exceptions import RedisError
 
 from gateway.bus_history import BusKeys
 from gateway.bus_listener import Listener
-from gateway.jobs import Wakeup, stop_task
+from common.tasks import Wakeup, stop_task
 from storage import driver
 
 log = logging.getLogger(__name__)

@@ -26,7 +26,7 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from gateway.jobs import stop_task
+from common.tasks import stop_task
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from config import Settings
-from gateway.clock import Clock
+from common.clock import Clock
 
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK = web.AppKey("clock", Clock)
@@ -19,7 +19,7 @@ METRICS = web.AppKey("metrics", Any)
 BUS = web.AppKey("event_bus", Any)            # gateway.bus.EventBus
 SMS = web.AppKey("sms", Any)                  # integrations.sms.SmsProvider
 LIVEKIT = web.AppKey("livekit", Any)          # integrations.livekit.LiveKit
-PUSH = web.AppKey("push", Any)                # integrations.push.PushSender
+PUSH = web.AppKey("push", Any)                # gateway.push_worker.PushWorker
 BLOBS = web.AppKey("blobs", Any)              # storage.blobs.BlobStore
 PAYMENTS = web.AppKey("payments", Any)        # integrations.cashfree.PaymentGateway
 STREAMS = web.AppKey("streams", Any)          # gateway.connections.ConnectionRegistry

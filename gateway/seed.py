@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from config import LOCAL_ADMIN, Settings
 from domain import doctors as rules
 from gateway import keys
-from gateway.passwords import hash_password
+from common.passwords import hash_password
 from storage import wallet
 from storage.demo_catalog import seed_demo_catalog
 from storage.tables import doctors, health_categories, users, wallets

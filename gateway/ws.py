@@ -20,7 +20,7 @@ from aiohttp import WSMsgType, web
 
 from domain.errors import Forbidden, Unauthorized
 from gateway.auth import bearer_token
-from gateway.jsonutil import dumps_str
+from common.jsonutil import dumps_str
 
 log = logging.getLogger(__name__)
 

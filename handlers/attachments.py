@@ -18,8 +18,10 @@ from domain.files import (
     sanitize_filename, sniff_type,
 )
 from gateway import keys
+from gateway.resources import blob_store
 from gateway.auth import Principal, principal, requires
-from gateway.jsonutil import dumps, json_response, loads
+from common.jsonutil import dumps, loads
+from gateway.jsonutil import json_response
 from gateway.tx import transaction
 from schemas.common import UUID_RE, load, page, parse_body, parse_query, path_uuid
 from schemas.files import (
@@ -91,7 +93,7 @@ async def _init(request: web.Request, who: Principal, body: dict[str, Any], scop
     content_type = check_declared(body["content_type"], body["size_bytes"], allowed=ATTACHMENT_TYPES,
                                   max_bytes=_max_bytes(request))
     filename = sanitize_filename(body["filename"])
-    store = blobs.store_of(request.app)
+    store = blob_store(request.app)
     attachment_id = uuid.uuid4()
     async with transaction(request.app) as conn:
         scope_id, session_id, _ = await _resolve_scope(conn, who, scope_type, scope_id)
@@ -115,7 +117,7 @@ async def _init(request: web.Request, who: Principal, body: dict[str, Any], scop
 async def _finish(request: web.Request, who: Principal, attachment_id: uuid.UUID, *,
                   session_id: uuid.UUID | None = None, stored_size: int | None = None) -> web.Response:
     """Verify what landed in storage against the declaration and mark the attachment UPLOADED."""
-    store = blobs.store_of(request.app)
+    store = blob_store(request.app)
     async with transaction(request.app) as conn:
         row = await _own_attachment(conn, who, attachment_id, session_id=session_id, lock=True)
         if row["status"] == "UPLOADED":
@@ -135,7 +137,7 @@ async def _finish(request: web.Request, who: Principal, attachment_id: uuid.UUID
 
 
 def _download_url(request: web.Request, row: dict) -> str:
-    return blobs.store_of(request.app).read_url(row["container"], row["blob_name"], content_type=row["content_type"])
+    return blob_store(request.app).read_url(row["container"], row["blob_name"], content_type=row["content_type"])
 
 
 async def _list(request: web.Request, query: dict[str, Any], **where: Any) -> web.Response:
@@ -207,7 +209,7 @@ async def upload_attachment(request: web.Request) -> web.Response:
     head, chunks = await blobs.peek(blobs.part_chunks(part))
     if not matches_type(row["content_type"], head):
         raise BadRequest(f"File content is not {row['content_type']}", code="CONTENT_TYPE_MISMATCH")
-    await blobs.store_of(request.app).put_stream(
+    await blob_store(request.app).put_stream(
         row["container"], row["blob_name"], blobs.limited(chunks, row["size_bytes"]), row["content_type"])
     return await _finish(request, who, attachment_id)
 
@@ -235,7 +237,7 @@ async def upload_attachment_one_shot(request: web.Request) -> web.Response:
     attachment_id = uuid.uuid4()
     container = CONTAINER_BY_SCOPE[scope["scope_type"]]
     blob_name = _blob_name(scope["scope_type"], scope_id, attachment_id, filename)
-    store = blobs.store_of(request.app)
+    store = blob_store(request.app)
     size = await store.put_stream(container, blob_name, blobs.limited(chunks, _max_bytes(request)), content_type)
     if size == 0:
         await store.delete(container, blob_name)
@@ -274,6 +276,6 @@ async def delete_attachment(request: web.Request) -> web.Response:
         row = await _own_attachment(conn, who, attachment_id, lock=True)
         await files.mark_attachment_deleted(conn, attachment_id, request.app[keys.CLOCK].now())
     if row["status"] == "UPLOADED":
-        await blobs.quietly(blobs.store_of(request.app).soft_delete(row["container"], row["blob_name"]),
+        await blobs.quietly(blob_store(request.app).soft_delete(row["container"], row["blob_name"]),
                             "attachment soft delete")
     return web.Response(status=204)

@@ -12,7 +12,7 @@ from domain.errors import NotFound, ServiceUnavailable, TooManyRequests, Unautho
 from gateway import keys, ratelimit, tokens
 from gateway.auth import denylist_key, principal, requires
 from gateway.jsonutil import json_response
-from gateway.passwords import verify_password
+from common.passwords import verify_password
 from gateway.tx import transaction
 from integrations.sms import SmsError, mask_phone
 from schemas.auth import (AdminLoginIn, DoctorLoginIn, RefreshIn, RequestOtpIn, VerifyOtpIn, admin_out,

@@ -15,6 +15,7 @@ from domain.avatars import system_avatar_url
 from domain.errors import NotFound, ValidationFailed
 from domain.files import AVATAR_MAX_BYTES, AVATAR_TYPES, EXTENSIONS, sniff_type
 from gateway import keys
+from gateway.resources import blob_store
 from gateway.auth import principal, requires
 from gateway.jsonutil import json_response
 from gateway.tx import transaction
@@ -45,7 +46,7 @@ async def _upload(request: web.Request) -> web.Response:
         raise ValidationFailed.single("body", "file", "Avatar must be a JPEG, PNG or WebP image",
                                       "unsupported_image")
     blob_name = f"{kind}/{who.id}/{uuid.uuid4().hex}.{EXTENSIONS[content_type]}"
-    store = blobs.store_of(request.app)
+    store = blob_store(request.app)
     await store.put_stream(AVATARS, blob_name, blobs.limited(chunks, AVATAR_MAX_BYTES), content_type)
     url = f"{request.app[keys.SETTINGS].base_url}/api/v2/avatars/{blob_name}"
     async with transaction(request.app) as conn:
@@ -66,7 +67,7 @@ async def _remove(request: web.Request) -> web.Response:
     if before is None:
         raise NotFound("Account not found")
     if old := _blob_of(before["avatar_url"]):
-        await blobs.quietly(blobs.store_of(request.app).delete(AVATARS, old), "old avatar")
+        await blobs.quietly(blob_store(request.app).delete(AVATARS, old), "old avatar")
     return json_response({"avatar_url": system_avatar_url(who.id, before.get("sex")), "avatar_source": "system"})
 
 
@@ -98,5 +99,5 @@ async def delete_user_avatar(request: web.Request) -> web.Response:
 async def avatar_redirect(request: web.Request) -> web.Response:
     """Public: avatars are shown to the other party and in listings; the random name is the key."""
     info = request.match_info
-    url = blobs.store_of(request.app).read_url(AVATARS, f"{info['kind']}/{info['owner_id']}/{info['file']}")
+    url = blob_store(request.app).read_url(AVATARS, f"{info['kind']}/{info['owner_id']}/{info['file']}")
     raise web.HTTPFound(url, headers={"Cache-Control": "private, max-age=300"})

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from domain.errors import Conflict, NotFound, ServiceUnavailable
 from gateway import keys
+from gateway.resources import blob_store
 from gateway.auth import principal, requires
 from gateway.jsonutil import json_response
 from gateway.tx import transaction
@@ -81,7 +82,7 @@ async def _replace(request: web.Request, kind: str) -> web.Response:
                                             request.app[keys.CLOCK].now())
         await _push(conn, kind, session, row)
     if current.get("pdf_blob"):  # the cached PDF shows what was replaced
-        await blobs.quietly(blobs.store_of(request.app).delete(PRESCRIPTIONS, current["pdf_blob"]), "stale PDF")
+        await blobs.quietly(blob_store(request.app).delete(PRESCRIPTIONS, current["pdf_blob"]), "stale PDF")
     return json_response(spec["out"](row))
 
 
@@ -147,7 +148,7 @@ def _document(row: dict, session: dict, doctor: dict, patient: dict, now: dt.dat
 @requires("client", "doctor")
 async def prescription_pdf_link(request: web.Request) -> web.Response:
     who = principal(request)
-    store = blobs.store_of(request.app)
+    store = blob_store(request.app)
     async with transaction(request.app) as conn:
         session = await session_for_participant(conn, path_uuid(request, "session_id"), who.role, who.id)
         _require_writable(session)

@@ -9,7 +9,7 @@ from domain.errors import Forbidden, NotFound, Unauthorized
 from gateway import keys
 from gateway.auth import maybe_principal, optional_auth, principal, requires
 from gateway.jsonutil import json_response
-from gateway.passwords import hash_password
+from common.passwords import hash_password
 from gateway.tx import transaction
 from schemas import doctors as schemas
 from schemas.common import UUID_RE, page, parse_body, parse_query, path_uuid

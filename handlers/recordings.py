@@ -12,13 +12,14 @@ from aiohttp import web
 
 from domain.errors import Conflict, NotFound, ServiceUnavailable
 from gateway import keys
+from gateway.resources import blob_store
 from gateway.auth import principal, requires
 from gateway.jsonutil import json_response
 from gateway.tx import transaction
 from integrations.livekit_egress import EgressClient, EgressRejected, EgressUnavailable, recording_values
 from schemas.common import UUID_RE, PageQuery, page, parse_query, path_uuid
 from schemas.files import recording_out
-from storage import blobs, files
+from storage import files
 from storage.blobs import RECORDINGS
 from storage.session_access import session_for_participant
 
@@ -30,7 +31,7 @@ PARTICIPANTS = ("client", "doctor")
 def _out(request: web.Request, row: dict) -> dict:
     url = None
     if row["status"] == "COMPLETED":
-        url = blobs.store_of(request.app).read_url(row["container"], row["blob_name"], content_type="video/mp4")
+        url = blob_store(request.app).read_url(row["container"], row["blob_name"], content_type="video/mp4")
     return recording_out(row, url)
 
 

@@ -9,6 +9,7 @@ from aiohttp import web
 from domain.errors import Conflict, Forbidden, NotFound
 from domain.files import REPORT_MAX_BYTES, REPORT_TYPES, blob_safe_name, check_declared, check_stored, sanitize_filename
 from gateway import keys
+from gateway.resources import blob_store
 from gateway.auth import principal, requires
 from gateway.jsonutil import json_response
 from gateway.tx import transaction
@@ -50,7 +51,7 @@ async def init_report(request: web.Request) -> web.Response:
             conn, id=report_id, session_id=session_id, uploader_id=who.id, original_filename=filename,
             mime_type=mime_type, size_bytes=query["size_bytes"], container=REPORTS,
             blob_name=_blob_name(session_id, report_id, filename, now))
-    store = blobs.store_of(request.app)
+    store = blob_store(request.app)
     return json_response({
         "report_id": row["id"],
         "sas_url": store.write_url(REPORTS, row["blob_name"], size=row["size_bytes"], content_type=mime_type),
@@ -66,7 +67,7 @@ async def init_report(request: web.Request) -> web.Response:
 async def complete_report(request: web.Request) -> web.Response:
     session_id, report_id = path_uuid(request, "session_id"), path_uuid(request, "report_id")
     who = principal(request)
-    store = blobs.store_of(request.app)
+    store = blob_store(request.app)
     async with transaction(request.app) as conn:
         session = await session_for_participant(conn, session_id, who.role, who.id)
         row = await files.get_report(conn, session_id, report_id, lock=True)
@@ -96,7 +97,7 @@ async def list_reports(request: web.Request) -> web.Response:
     async with request.app[keys.DB].connect() as conn:
         await session_for_participant(conn, session_id, who.role, who.id)
         rows, total = await files.list_reports(conn, session_id, query["limit"], query["offset"])
-    store = blobs.store_of(request.app)
+    store = blob_store(request.app)
     items = [report_item(row, store.read_url(REPORTS, row["blob_name"], content_type=row["verified_mime_type"])
                          if query["include_download_url"] else None) for row in rows]
     return json_response(page(items, total, query["limit"], query["offset"]))
@@ -114,7 +115,7 @@ async def get_report(request: web.Request) -> web.Response:
         raise _not_found()
     if row["status"] == "PENDING":
         raise Conflict("The report upload is not complete", code="REPORT_NOT_UPLOADED")
-    url = blobs.store_of(request.app).read_url(REPORTS, row["blob_name"], content_type=row["verified_mime_type"])
+    url = blob_store(request.app).read_url(REPORTS, row["blob_name"], content_type=row["verified_mime_type"])
     return json_response(report_detail(row, url))
 
 
@@ -132,5 +133,5 @@ async def delete_report(request: web.Request) -> web.Response:
             raise Forbidden("Only the patient who uploaded a report can delete it", code="NOT_REPORT_OWNER")
         row = await files.mark_report_deleted(conn, report_id, request.app[keys.CLOCK].now())
     if row["verified_size_bytes"] is not None:
-        await blobs.quietly(blobs.store_of(request.app).soft_delete(REPORTS, row["blob_name"]), "report soft delete")
+        await blobs.quietly(blob_store(request.app).soft_delete(REPORTS, row["blob_name"]), "report soft delete")
     return json_response({"report_id": row["id"], "status": row["status"], "deleted_at": row["deleted_at"]})

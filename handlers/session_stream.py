@@ -26,7 +26,7 @@ from aiohttp_sse import EventSourceResponse
 from gateway import keys
 from gateway.auth import principal, requires
 from gateway.bus import SLOW_CONSUMER, Subscription, SubscriptionClosed, parse_event_id
-from gateway.jsonutil import dumps_str
+from common.jsonutil import dumps_str
 from storage.events import doctor_requests_channel
 from storage.session_requests import pending_requests
 

@@ -42,8 +42,8 @@ from gateway import ws as wsu
 from gateway.auth import Principal, authenticate
 from gateway.bus import SHUTDOWN, SLOW_CONSUMER, SlowConsumer, Subscription, parse_event_id
 from gateway.connections import TOKEN_EXPIRED, TOKEN_REVOKED
-from gateway.jobs import stop_task
-from gateway.jsonutil import isoformat
+from common.tasks import stop_task
+from common.jsonutil import isoformat
 from gateway.tx import statements, transaction
 from schemas.common import UUID_RE, load, path_uuid
 from schemas.messages import MessageCreate, ReceiptBody, message_out

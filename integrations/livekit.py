@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any, AsyncIterator
+from typing import Any
 
-from aiohttp import web
 from livekit.api import AccessToken, VideoGrants
 
 from config import Settings
-from gateway import keys
 
 TOKEN_TTL_SECONDS = 3600
 
@@ -61,8 +59,3 @@ class LiveKit:
             token = token.with_name(name)
         return JoinToken(token=token.to_jwt(), ws_url=self.ws_url, identity=identity,
                          expires_in=TOKEN_TTL_SECONDS)
-
-
-async def livekit_ctx(app: web.Application) -> AsyncIterator[None]:
-    app[keys.LIVEKIT] = LiveKit.from_settings(app[keys.SETTINGS])
-    yield

@@ -5,13 +5,11 @@ The local provider is the one place in the code base where an OTP code is writte
 from __future__ import annotations
 
 import logging
-from typing import AsyncIterator, Protocol
+from typing import Protocol
 
 import aiohttp
-from aiohttp import web
 
 from config import Settings
-from gateway import keys
 
 log = logging.getLogger(__name__)
 SEND_TIMEOUT = aiohttp.ClientTimeout(total=10, connect=5)
@@ -102,10 +100,3 @@ def create_sms_provider(settings: Settings) -> SmsProvider:
               else f"SMS_PROVIDER must be local or http, not {settings.sms_provider!r}")
     log.error("SMS disabled: %s; request-otp will answer 503", reason)
     return UnavailableSmsProvider(reason)
-
-
-async def sms_ctx(app: web.Application) -> AsyncIterator[None]:
-    provider = create_sms_provider(app[keys.SETTINGS])
-    app[keys.SMS] = provider
-    yield
-    await provider.close()

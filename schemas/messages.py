@@ -5,7 +5,7 @@ from typing import Any
 
 from marshmallow import fields, validate
 
-from domain.messages import PAGE_DEFAULT, PAGE_MAX, RECEIPT_MAX_IDS, TEXT_MAX_CHARS
+from domain.messages import PAGE_DEFAULT, PAGE_MAX, RECEIPT_MAX_IDS, TEXT_MAX_CHARS, message_out
 from schemas.common import BaseSchema, Str
 from storage.tables.messaging import MESSAGE_CONTENT_TYPES
 
@@ -25,21 +25,6 @@ class MessageListQuery(BaseSchema):
     limit = fields.Integer(load_default=PAGE_DEFAULT, validate=validate.Range(min=1, max=PAGE_MAX))
     before = fields.String(load_default=None)
     after = fields.String(load_default=None)
-
-
-def message_out(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "session_id": row["session_id"],
-        "sender_id": row["sender_id"],
-        "sender_role": row["sender_role"],
-        "client_message_id": row["client_message_id"],
-        "content_type": row["content_type"],
-        "content": row["content"],
-        "created_at": row["created_at"],
-        "delivered_at": row["delivered_at"],
-        "read_at": row["read_at"],
-    }
 
 
 def message_page(rows: list[dict[str, Any]], *, total: int, limit: int, has_more: bool) -> dict[str, Any]:

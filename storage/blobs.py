@@ -13,12 +13,10 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterable, AsyncIterator, Awaitable
 
-from aiohttp import web
 
 from domain.errors import PayloadTooLarge
 from domain.files import HEAD_BYTES
-from gateway import keys
-from gateway.clock import Clock
+from common.clock import Clock
 
 log = logging.getLogger(__name__)
 SESSIONS, REPORTS, PRESCRIPTIONS, AVATARS, RECORDINGS = (
@@ -52,10 +50,10 @@ class BlobStore(abc.ABC):
         """Headers the client must send with its PUT to a write URL (as Azure's Put Blob wants)."""
         return {**BLOCK_TYPE, "Content-Type": content_type}
 
-    async def start(self) -> None:
+    async def start(self) -> None:  # noqa: B027 (optional hook: a store with nothing to prepare)
         """Create missing containers."""
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 (optional hook)
         """Release connections."""
 
     @abc.abstractmethod
@@ -149,15 +147,3 @@ def create_store(settings: Any, clock: Clock) -> BlobStore:
         from storage.blobs_local import LocalBlobStore
         return LocalBlobStore(settings.blob_local_dir, settings.blob_signing_secret, settings.base_url, clock)
     raise RuntimeError(f"BLOB_BACKEND must be azure or local, not {settings.blob_backend!r}")
-
-
-def store_of(app: web.Application) -> BlobStore:
-    return app[keys.BLOBS]
-
-
-async def blobs_ctx(app: web.Application) -> AsyncIterator[None]:
-    store = create_store(app[keys.SETTINGS], app[keys.CLOCK])
-    await store.start()
-    app[keys.BLOBS] = store
-    yield
-    await store.close()

@@ -13,7 +13,7 @@ from azure.storage.blob.aio import BlobServiceClient, ExponentialRetry
 
 from domain.errors import ServiceUnavailable
 from domain.files import HEAD_BYTES
-from gateway.clock import Clock
+from common.clock import Clock
 from storage.blobs import CONTAINERS, READ_URL_TTL, WRITE_URL_TTL, BlobInfo, BlobStore
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from urllib.parse import quote, urlencode
 
 from domain.errors import Forbidden, NotFound
 from domain.files import HEAD_BYTES
-from gateway.clock import Clock
+from common.clock import Clock
 from storage.blobs import CONTAINERS, READ_URL_TTL, WRITE_URL_TTL, BlobInfo, BlobStore
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/]{0,1023}$")

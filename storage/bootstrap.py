@@ -8,7 +8,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from config import Settings
-from gateway.passwords import hash_password
+from common.passwords import hash_password
 from storage.tables import admins
 
 log = logging.getLogger(__name__)

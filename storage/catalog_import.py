@@ -268,7 +268,7 @@ async def import_file(database_url: str, kind_name: str, path: str, *, err: Text
     kind = KINDS[kind_name]
     try:
         # utf-8-sig drops a BOM; newline="" lets the csv module handle CRLF and quoted line breaks.
-        stream = open(path, encoding="utf-8-sig", newline="")
+        stream = open(path, encoding="utf-8-sig", newline="")  # noqa: ASYNC230 (a CLI run, nothing else waits)
     except OSError as exc:
         raise ImportFailed(f"{path}: {exc.strerror}") from None
     engine = create_engine(database_url, pool_size=1)

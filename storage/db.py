@@ -5,7 +5,7 @@ import orjson
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from gateway.jsonutil import dumps_str
+from common.jsonutil import dumps_str
 
 
 def async_url(url: str) -> str:

@@ -1,6 +1,6 @@
 """Write realtime events and pushes into the outboxes, inside the caller's transaction.
 
-Nothing is sent from here: the event relay (gateway.bus) and the push worker (integrations.push)
+Nothing is sent from here: the event relay (gateway.bus) and the push worker (gateway.push_worker)
 pick the rows up after commit, so a rolled-back change never produces an event or a push.
 Use `gateway.tx.transaction(app)` so the relay and the worker are woken right after commit.
 
@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.jsonutil import dumps_str
+from common.jsonutil import dumps_str
 from storage import driver
 
 EVENTS_PENDING = "allign_events_pending"

@@ -14,11 +14,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from domain.messages import message_out
 from domain import messages as rules
 from domain import push_payloads
 from domain.errors import ValidationFailed
-from gateway.jsonutil import dumps, isoformat, loads
-from schemas.messages import message_out
+from common.jsonutil import dumps, isoformat, loads
 from storage import driver, events, files
 from storage.session_access import participant_sql, session_for_participant, session_not_found
 from storage.tables import doctors, messages, users

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from domain import billing, push_payloads
 from domain import sessions as rules
 from domain.errors import Conflict
-from gateway.jsonutil import isoformat
+from common.jsonutil import isoformat
 from storage import driver, events, wallet
 from storage.session_requests import PATIENT_COLUMNS, request_item
 from storage.tables import connect_sessions, doctors, users, wallets

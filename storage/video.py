@@ -18,7 +18,7 @@ from domain import messages as message_rules
 from domain import push_payloads
 from domain import video_permission as rules
 from domain.errors import Conflict
-from gateway.jsonutil import isoformat
+from common.jsonutil import isoformat
 from storage import events
 from storage.messages import participant_name
 from storage.tables import call_sessions, connect_sessions

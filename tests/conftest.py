@@ -20,8 +20,8 @@ import sqlalchemy as sa
 from config import load_settings
 from gateway import keys
 from gateway.app import create_app
-from gateway.clock import Clock, FrozenClock
-from gateway.jobs import await_chain
+from common.clock import Clock, FrozenClock
+from common.tasks import await_chain
 from storage.db import create_engine
 from storage.migrate import upgrade
 from tests import factories

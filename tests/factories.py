@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from config import Settings
 from gateway import tokens
-from gateway.passwords import hash_password_sync
+from common.passwords import hash_password_sync
 from storage.tables import admins, doctors, users
 
 _seq = itertools.count(1)

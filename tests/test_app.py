@@ -180,7 +180,7 @@ async def test_unexpected_exception_is_a_generic_500_with_the_traceback_only_in_
 async def test_datetimes_are_utc_with_z():
     import datetime as dt
 
-    from gateway.jsonutil import dumps
+    from common.jsonutil import dumps
     ist = dt.timezone(dt.timedelta(hours=5, minutes=30))
     value = {"at": dt.datetime(2026, 2, 8, 6, 42, 26, tzinfo=ist), "naive": dt.datetime(2026, 2, 8, 1, 12, 26)}
     assert dumps(value) == b'{"at":"2026-02-08T01:12:26Z","naive":"2026-02-08T01:12:26Z"}'

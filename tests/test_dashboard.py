@@ -7,7 +7,7 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from gateway.clock import FrozenClock
+from common.clock import FrozenClock
 from storage.tables import connect_sessions, followups
 from tests.factories import make_doctor, make_user
 

@@ -6,7 +6,7 @@ import uuid
 
 import sqlalchemy as sa
 
-from gateway.passwords import verify_password
+from common.passwords import verify_password
 from storage.tables import doctors
 from tests.factories import make_admin, make_doctor, make_user
 

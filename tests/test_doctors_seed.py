@@ -6,7 +6,7 @@ import dataclasses
 
 import sqlalchemy as sa
 
-from gateway.passwords import verify_password
+from common.passwords import verify_password
 from gateway.seed import DEMO_DOCTOR_PASSWORD, DEMO_DOCTORS, DEMO_WALLET_BALANCE, login_help, seed_demo_data
 from storage.tables import doctors, health_categories, users, wallet_transactions, wallets
 from tests.factories import make_user, make_wallet

@@ -11,7 +11,7 @@ import pytest
 
 from domain.errors import PayloadTooLarge
 from gateway import keys
-from gateway.clock import FrozenClock
+from common.clock import FrozenClock
 from storage import blobs
 from tests.azurite import files_client, make_files_client, store_kind  # noqa: F401
 

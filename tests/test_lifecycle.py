@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 import sqlalchemy as sa
 
-from gateway.jobs import Wakeup, stop_task
+from common.tasks import Wakeup, stop_task
 from storage.tables import otp_codes
 from tests.servers import start_server
 

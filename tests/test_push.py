@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from domain import push_payloads
 from gateway import keys
-from integrations.push import backoff_seconds
+from gateway.push_worker import backoff_seconds
 from storage import events
 from storage.tables import device_tokens, notifications
 from tests import factories
@@ -60,11 +60,11 @@ async def test_local_mode_logs_instead_of_sending(client, db, auth, caplog):
     user = await factories.make_user(db)
     await _register(client, auth, "client", user["id"], "local-token")
     nid = await _notify(db, "client", user["id"])
-    caplog.set_level("INFO", logger="integrations.push")
+    caplog.set_level("INFO", logger="gateway.push_worker")
     await client.server.app[keys.PUSH].settle()
     row = await _row(db, nid)
     assert row["status"] == "LOGGED" and row["devices"] == 1 and row["sent_at"] is not None
-    logged = [r.getMessage() for r in caplog.records if r.name == "integrations.push"]
+    logged = [r.getMessage() for r in caplog.records if r.name == "gateway.push_worker"]
     if logged:  # the background loop may have taken it before caplog was armed
         assert "message.new" in logged[0] and str(user["id"]) in logged[0]
         assert "local-token" not in logged[0] and "Rahul" not in logged[0]

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from gateway import keys
-from gateway.jsonutil import dumps, loads
+from common.jsonutil import dumps, loads
 from gateway.tx import transaction
 from storage.events import doctor_requests_channel, publish_after_commit
 from storage.session_requests import request_item_for

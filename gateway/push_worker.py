@@ -25,7 +25,7 @@ from aiohttp import web
 
 from domain.push_payloads import fcm_data
 from gateway import keys
-from gateway.jobs import Wakeup, stop_task
+from common.tasks import Wakeup, stop_task
 from integrations import fcm
 from storage import driver, push_queue
 
