@@ -75,3 +75,11 @@ def session_charge(started_at: dt.datetime, ended_at: dt.datetime, rate_per_minu
         amount=amount,
         charged=max(0, min(amount, balance)),
     )
+
+
+def session_description(doctor_name: str, charge: SessionCharge) -> str:
+    """The wallet ledger line of a consultation."""
+    description = f"Consultation with {doctor_name} ({charge.minutes} min)"
+    if charge.shortfall:
+        description += f"; {charge.shortfall} paise unpaid (balance exhausted)"
+    return description

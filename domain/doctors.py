@@ -9,6 +9,7 @@ import datetime as dt
 import re
 import unicodedata
 import uuid
+from enum import StrEnum
 from typing import Any, Mapping
 from zoneinfo import ZoneInfo
 
@@ -27,8 +28,14 @@ LANGUAGES = (
 _SPECIALITY_BY_KEY = {s.casefold(): s for s in SPECIALITIES}
 _LANGUAGE_BY_KEY = {s.casefold(): s for s in LANGUAGES}
 
-ONLINE, OFFLINE, BUSY = "ONLINE", "OFFLINE", "BUSY"
-PRESENCE_STATES = (ONLINE, BUSY, OFFLINE)
+class Presence(StrEnum):
+    ONLINE = "ONLINE"
+    BUSY = "BUSY"      # set and cleared by the server: a session of theirs is ONGOING
+    OFFLINE = "OFFLINE"
+
+
+ONLINE, OFFLINE, BUSY = Presence.ONLINE, Presence.OFFLINE, Presence.BUSY
+PRESENCE_STATES = tuple(Presence)
 # What a doctor may ask for; BUSY belongs to the server (a session went ONGOING).
 SETTABLE_PRESENCE = {"online": ONLINE, "offline": OFFLINE}
 
@@ -77,6 +84,13 @@ def next_presence(current: str, wanted: str, *, has_ongoing_session: bool) -> st
     if current == BUSY or has_ongoing_session:
         return BUSY
     return ONLINE
+
+
+def presence_on_end(current: str, *, still_ongoing: bool) -> str:
+    """A session ended: BUSY → ONLINE once the doctor has no other ongoing session. (Its start,
+    ONLINE → BUSY and never over a doctor who chose OFFLINE, is one conditional UPDATE:
+    storage.doctors.mark_busy.)"""
+    return ONLINE if current == BUSY and not still_ongoing else current
 
 
 def is_online(presence_status: str) -> bool:

@@ -8,22 +8,41 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from enum import StrEnum
 from typing import Any, Mapping
 
 from domain.errors import Conflict
+from domain.roles import Role
 
-REQUESTED, ONGOING, ENDED = "REQUESTED", "ONGOING", "ENDED"
-REJECTED, EXPIRED, CANCELLED = "REJECTED", "EXPIRED", "CANCELLED"
+
+class SessionStatus(StrEnum):
+    REQUESTED = "REQUESTED"
+    ONGOING = "ONGOING"
+    ENDED = "ENDED"
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"
+    CANCELLED = "CANCELLED"
+
+
+REQUESTED, ONGOING, ENDED = SessionStatus.REQUESTED, SessionStatus.ONGOING, SessionStatus.ENDED
+REJECTED, EXPIRED, CANCELLED = SessionStatus.REJECTED, SessionStatus.EXPIRED, SessionStatus.CANCELLED
 ACTIVE = (REQUESTED, ONGOING)
-TERMINAL = (ENDED, REJECTED, EXPIRED, CANCELLED)
+TERMINAL = frozenset((ENDED, REJECTED, EXPIRED, CANCELLED))
+
+
+def sql_list(statuses: tuple[SessionStatus, ...] | frozenset[SessionStatus]) -> str:
+    """`'A', 'B'` for SQL text: statuses written into a statement (not bound) let a generic plan
+    use the partial indexes defined on them."""
+    return ", ".join(f"'{status.value}'" for status in sorted(statuses))
+
 
 # Who ended a session, as stored in `ended_by` and sent in `session.ended`.
-PARTY_BY_ROLE = {"client": "patient", "doctor": "doctor"}
+PARTY_BY_ROLE: dict[str, str] = {Role.CLIENT: "patient", Role.DOCTOR: "doctor"}
 SYSTEM = "system"
 BALANCE_EXHAUSTED = "balance_exhausted"
 
 # One precise code per state a request can no longer leave.
-_TERMINAL_CODES = {
+_TERMINAL_CODES: dict[str, str] = {
     ENDED: "SESSION_ALREADY_ENDED",
     REJECTED: "SESSION_REJECTED",
     EXPIRED: "SESSION_EXPIRED",
@@ -106,3 +125,14 @@ def check_token(role: str, status: str) -> None:
     if status == REQUESTED:
         raise Conflict("Accept the request before joining", code="SESSION_NOT_STARTED")
     raise _terminal_conflict(status)
+
+
+# --- after an end -------------------------------------------------------------------------
+
+def notified_of_end(ended_by: str) -> tuple[Role, ...]:
+    """Who gets the `session.ended` push: the other party, or both when the server ended it."""
+    if ended_by == PARTY_BY_ROLE[Role.CLIENT]:
+        return (Role.DOCTOR,)
+    if ended_by == PARTY_BY_ROLE[Role.DOCTOR]:
+        return (Role.CLIENT,)
+    return (Role.CLIENT, Role.DOCTOR)

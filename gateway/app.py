@@ -12,7 +12,9 @@ from config import Settings
 from gateway import keys
 from common.clock import Clock
 from gateway.metrics import Metrics, metrics_handler
+from gateway.tx import wake_relays
 from gateway.middlewares import error_middleware, metrics_middleware, request_id_middleware
+from services.context import Context, Database
 from storage.db import create_engine
 from storage.redis import create_redis
 
@@ -27,6 +29,7 @@ async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
         await asyncio.get_running_loop().run_in_executor(None, upgrade, settings.database_url)
     app[keys.DB] = create_engine(settings.database_url, settings.db_pool_size, settings.db_pool_timeout_ms / 1000)
     app[keys.REDIS] = create_redis(settings.redis_url)
+    app[keys.CONTEXT] = Context(Database(app[keys.DB], wake_relays(app)), app[keys.CLOCK], settings)
     from storage.bootstrap import ensure_bootstrap_admin
     await ensure_bootstrap_admin(app[keys.DB], settings)
     yield

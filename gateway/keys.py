@@ -15,6 +15,8 @@ CLOCK = web.AppKey("clock", Clock)
 DB = web.AppKey("db", AsyncEngine)
 REDIS = web.AppKey("redis", aioredis.Redis)
 METRICS = web.AppKey("metrics", Any)
+# What every use case runs with (services.context.Context): database, clock, settings, relay wake-ups.
+CONTEXT = web.AppKey("context", Any)
 # Realtime core and outside services; each is an interface with a real and a local implementation.
 BUS = web.AppKey("event_bus", Any)            # gateway.bus.EventBus
 SMS = web.AppKey("sms", Any)                  # integrations.sms.SmsProvider

@@ -12,11 +12,10 @@ import logging
 from aiohttp import web
 
 from domain import billing
-from domain import sessions as rules
 from gateway import keys
-from gateway.tx import transaction
+from gateway.tx import services
+from services import sessions
 from storage import sessions as store
-from storage import wallet
 
 log = logging.getLogger(__name__)
 EXPIRY_BATCH = 100
@@ -25,10 +24,9 @@ EXPIRY_BATCH = 100
 async def expire_lapsed_requests(app: web.Application) -> int:
     count = 0
     while True:
-        async with transaction(app) as conn:
-            rows = await store.expire_due(conn, app[keys.CLOCK].now(), EXPIRY_BATCH)
-        count += len(rows)
-        if len(rows) < EXPIRY_BATCH:
+        expired = await sessions.expire_due(services(app), EXPIRY_BATCH)
+        count += expired
+        if expired < EXPIRY_BATCH:
             return count
 
 
@@ -37,23 +35,13 @@ async def end_exhausted_sessions(app: web.Application) -> int:
     async with app[keys.DB].connect() as conn:
         candidates = await store.ongoing_with_balances(conn)
     for candidate in candidates:
-        now = clock.now()
-        if not billing.balance_exhausted(candidate["started_at"], now, candidate["rate_per_minute"],
+        # An unlocked snapshot picks the candidates; the use case decides under the row locks.
+        if not billing.balance_exhausted(candidate["started_at"], clock.now(), candidate["rate_per_minute"],
                                          candidate["balance"]):
             continue
         try:
-            async with transaction(app) as conn:
-                session = await store.lock_ongoing(conn, candidate["id"])
-                if session is None:  # ended meanwhile
-                    continue
-                # A recharge may have landed since the snapshot: decide on the locked balance.
-                balance = await wallet.lock_balance(conn, session["patient_id"])
-                if not billing.balance_exhausted(session["started_at"], now, session["rate_per_minute"],
-                                                 balance):
-                    continue
-                await store.end_ongoing(conn, session["id"], now, ended_by=rules.SYSTEM,
-                                        reason=rules.BALANCE_EXHAUSTED, note=None)
-            count += 1
+            if await sessions.end_if_exhausted(services(app), candidate["id"]):
+                count += 1
         except Exception:
             log.exception("could not end balance-exhausted session %s", candidate["id"])
     return count

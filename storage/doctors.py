@@ -1,6 +1,7 @@
 """Doctor rows: lookups, listings, admin create/update, favourites, the doctor's own settings."""
 from __future__ import annotations
 
+import datetime as dt
 import re
 import uuid
 from typing import Any
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain import doctors as rules
 from domain.errors import Conflict
+from storage import driver
 from storage.tables import connect_sessions, doctors, favourites
 
 d = doctors
@@ -185,3 +187,34 @@ async def favourites_page(conn: AsyncConnection, user_id: uuid.UUID, skip: int,
     )).mappings().all()
     return [dict(r) for r in rows], int(total or 0)
 
+
+
+# --- what sessions change on the doctor's row (SQL text on the driver) -------------------------
+
+_NAME = "SELECT full_name FROM doctors WHERE id = $1"
+_MARK_BUSY = (f"UPDATE doctors SET presence_status = '{rules.BUSY}', updated_at = $2 "
+              f"WHERE id = $1 AND presence_status = '{rules.ONLINE}'")
+# FOR NO KEY UPDATE: serialises presence changes without blocking new requests' FK checks.
+_LOCK_FOR_SETTLEMENT = "SELECT full_name, presence_status FROM doctors WHERE id = $1 FOR NO KEY UPDATE"
+_RECORD_SESSION = """UPDATE doctors SET earnings_paise = earnings_paise + $2, total_sessions = total_sessions + 1,
+    presence_status = $3, updated_at = $4 WHERE id = $1"""
+
+
+async def doctor_name(conn: AsyncConnection, doctor_id: uuid.UUID) -> str | None:
+    return await driver.fetchval(conn, _NAME, doctor_id)
+
+
+async def mark_busy(conn: AsyncConnection, doctor_id: uuid.UUID, now: dt.datetime) -> None:
+    """ONLINE → BUSY (a session of theirs went ONGOING); any other presence stays as it is."""
+    await driver.execute(conn, _MARK_BUSY, doctor_id, now, begin=True)
+
+
+async def lock_for_settlement(conn: AsyncConnection, doctor_id: uuid.UUID) -> dict[str, Any]:
+    row = await driver.fetchrow(conn, _LOCK_FOR_SETTLEMENT, doctor_id, begin=True)
+    assert row is not None  # sessions reference their doctor
+    return dict(row)
+
+
+async def record_session(conn: AsyncConnection, doctor_id: uuid.UUID, *, earned: int, presence: str,
+                         now: dt.datetime) -> None:
+    await driver.execute(conn, _RECORD_SESSION, doctor_id, earned, presence, now, begin=True)

@@ -1,4 +1,4 @@
-"""The wallet ledger: balances and their transactions.
+"""The wallet ledger rows: balances and their transactions (SQL text on the driver).
 
 `apply_change` is the one write path for every credit and debit (session billing, admin
 adjustments, payments): it locks the wallet row, never lets it go below zero and applies a change
@@ -10,34 +10,39 @@ import datetime as dt
 import uuid
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain import billing
-from storage.tables import wallet_transactions, wallets
+from storage import driver
 
-TRANSACTION_COLUMNS = [
-    wallet_transactions.c.id, wallet_transactions.c.amount, wallet_transactions.c.kind,
-    wallet_transactions.c.balance_after, wallet_transactions.c.description,
-    wallet_transactions.c.reference_type, wallet_transactions.c.reference_id,
-    wallet_transactions.c.created_at,
-]
+TRANSACTION_FIELDS = "id, amount, kind, balance_after, description, reference_type, reference_id, created_at"
+
+_BALANCE = "SELECT balance FROM wallets WHERE user_id = $1"
+_ENSURE = "INSERT INTO wallets (user_id, balance) VALUES ($1, 0) ON CONFLICT (user_id) DO NOTHING"
+_LOCK = "SELECT balance FROM wallets WHERE user_id = $1 FOR UPDATE"
+# A reference is applied at most once: the partial unique index on (kind, reference_type,
+# reference_id) turns a repeat into no row.
+_INSERT_TRANSACTION = f"""
+INSERT INTO wallet_transactions (user_id, amount, kind, balance_after, description, reference_type,
+                                 reference_id, created_by, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, coalesce($9, now()))
+ON CONFLICT (kind, reference_type, reference_id) WHERE reference_id IS NOT NULL DO NOTHING
+RETURNING {TRANSACTION_FIELDS}, user_id"""
+_SET_BALANCE = "UPDATE wallets SET balance = $2, updated_at = coalesce($3, now()) WHERE user_id = $1"
+_COUNT = "SELECT count(*) FROM wallet_transactions WHERE user_id = $1"
+_PAGE = (f"SELECT {TRANSACTION_FIELDS} FROM wallet_transactions WHERE user_id = $1 "
+         "ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3")
 
 
 async def balance_of(conn: AsyncConnection, user_id: uuid.UUID) -> int:
     """The current balance without a lock (0 when the user has no wallet yet)."""
-    value = await conn.scalar(sa.select(wallets.c.balance).where(wallets.c.user_id == user_id))
-    return int(value or 0)
+    return int(await driver.fetchval(conn, _BALANCE, user_id) or 0)
 
 
 async def lock_balance(conn: AsyncConnection, user_id: uuid.UUID) -> int:
     """Create the wallet at 0 if missing, lock its row for this transaction, return the balance."""
-    await conn.execute(pg_insert(wallets).values(user_id=user_id, balance=0)
-                       .on_conflict_do_nothing(index_elements=[wallets.c.user_id]))
-    value = await conn.scalar(sa.select(wallets.c.balance).where(wallets.c.user_id == user_id)
-                              .with_for_update())
-    return int(value)
+    await driver.execute(conn, _ENSURE, user_id, begin=True)
+    return int(await driver.fetchval(conn, _LOCK, user_id, begin=True))
 
 
 async def apply_change(conn: AsyncConnection, user_id: uuid.UUID, amount: int, kind: str, *,
@@ -52,33 +57,17 @@ async def apply_change(conn: AsyncConnection, user_id: uuid.UUID, amount: int, k
     """
     balance = await lock_balance(conn, user_id)
     new_balance = billing.balance_after(balance, amount)
-    values: dict[str, Any] = dict(
-        user_id=user_id, amount=amount, kind=kind, balance_after=new_balance, description=description,
-        reference_type=reference_type, reference_id=reference_id, created_by=created_by,
-    )
-    if at is not None:
-        values["created_at"] = at
-    row = (await conn.execute(
-        pg_insert(wallet_transactions).values(**values)
-        .on_conflict_do_nothing(
-            index_elements=["kind", "reference_type", "reference_id"],
-            index_where=sa.text("reference_id IS NOT NULL"))
-        .returning(*TRANSACTION_COLUMNS, wallet_transactions.c.user_id)
-    )).mappings().first()
+    row = await driver.fetchrow(conn, _INSERT_TRANSACTION, user_id, amount, kind, new_balance, description,
+                                reference_type, reference_id, created_by, at, begin=True)
     if row is None:
         return None
-    await conn.execute(sa.update(wallets).where(wallets.c.user_id == user_id)
-                       .values(balance=new_balance, updated_at=at or sa.func.now()))
+    await driver.execute(conn, _SET_BALANCE, user_id, new_balance, at, begin=True)
     return dict(row)
 
 
 async def transactions_page(conn: AsyncConnection, user_id: uuid.UUID, limit: int,
                             offset: int) -> tuple[list[dict[str, Any]], int]:
     """The user's ledger, newest first."""
-    t = wallet_transactions
-    total = await conn.scalar(sa.select(sa.func.count()).select_from(t).where(t.c.user_id == user_id))
-    rows = (await conn.execute(
-        sa.select(*TRANSACTION_COLUMNS).where(t.c.user_id == user_id)
-        .order_by(t.c.created_at.desc(), t.c.id.desc()).limit(limit).offset(offset)
-    )).mappings().all()
+    total = await driver.fetchval(conn, _COUNT, user_id)
+    rows = await driver.fetch(conn, _PAGE, user_id, limit, offset)
     return [dict(r) for r in rows], int(total or 0)
