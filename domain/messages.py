@@ -10,10 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 from domain.errors import Conflict, ValidationFailed
-from domain.sessions import PARTY_BY_ROLE
+from domain.roles import Role
+from domain.sessions import ONGOING, PARTY_BY_ROLE
 
 TEXT_MAX_CHARS = 4000
 RECEIPT_MAX_IDS = 500
@@ -26,13 +27,14 @@ def party(role: str) -> str:
     return PARTY_BY_ROLE[role]
 
 
-def other_party(session: dict[str, Any], role: str) -> tuple[str, uuid.UUID]:
-    """(token role, id) of the participant who is not `role`."""
-    return ("doctor", session["doctor_id"]) if role == "client" else ("client", session["patient_id"])
+def other_party(session: Mapping[str, Any], role: str) -> tuple[Role, uuid.UUID]:
+    """(token role, id) of the participant who is not `role`: who is told of what `role` did."""
+    return (Role.DOCTOR, session["doctor_id"]) if role == Role.CLIENT else (Role.CLIENT, session["patient_id"])
 
 
 def check_can_send(status: str) -> None:
-    if status != "ONGOING":
+    """A new message needs an ONGOING session (a retry of a stored one does not)."""
+    if status != ONGOING:
         raise Conflict("Messages can only be sent while the session is ongoing", code="SESSION_NOT_ONGOING")
 
 
@@ -64,6 +66,20 @@ def check_idempotent_retry(existing: dict[str, Any], content_type: str, content:
     """A retried client_message_id must carry the same message; anything else is a client bug."""
     if existing["content_type"] != content_type or existing["content"] != content:
         raise Conflict("client_message_id was already used for a different message", code="IDEMPOTENCY_CONFLICT")
+
+
+# --- receipts -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Receipt:
+    """A receipt stamps the other party's messages that lack it, once each (a repeat changes
+    nothing); a message is read only once it was delivered. One event names what it stamped."""
+    event: str    # the event type
+    column: str   # the message field it stamps
+
+
+DELIVERED = Receipt("message.delivered", "delivered_at")
+READ = Receipt("message.read", "read_at")
 
 
 # --- cursors ------------------------------------------------------------------------------

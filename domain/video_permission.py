@@ -7,6 +7,7 @@ action is 403 (as every role check in the contract), a right role from the wrong
 from __future__ import annotations
 
 from domain.errors import Conflict, Forbidden
+from domain.sessions import ONGOING
 
 NOT_ALLOWED = "NOT_ALLOWED"
 ALLOWED_BY_DOCTOR = "ALLOWED_BY_DOCTOR"
@@ -46,6 +47,12 @@ def transition(state: str, action: str, role: str) -> str:
     return moves[state]
 
 
+def check_changeable(session_status: str) -> None:
+    """The permission changes only while the session is ongoing (checked before the role or state)."""
+    if session_status != ONGOING:
+        raise Conflict("Video permission can only change while the session is ongoing", code="SESSION_NOT_ONGOING")
+
+
 def toggle_action(enabled: bool) -> str:
     return TOGGLE_ON if enabled else TOGGLE_OFF
 
@@ -57,3 +64,11 @@ def patient_video_enabled(state: str) -> bool:
 def consent_round_after(action: str, consent_round: int) -> int:
     """Each doctor permission opens a new consent round."""
     return consent_round + 1 if action == ALLOW else consent_round
+
+
+# --- call sessions ------------------------------------------------------------------------
+
+def check_can_start_call(session_status: str) -> None:
+    """A session's call is created while it is ongoing (an existing one is returned at any time)."""
+    if session_status != ONGOING:
+        raise Conflict("A call can only start while the session is ongoing", code="SESSION_NOT_ONGOING")

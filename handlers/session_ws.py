@@ -44,10 +44,12 @@ from gateway.bus import SHUTDOWN, SLOW_CONSUMER, SlowConsumer, Subscription, par
 from gateway.connections import TOKEN_EXPIRED, TOKEN_REVOKED
 from common.tasks import stop_task
 from common.jsonutil import isoformat
-from gateway.tx import statements, transaction
+from gateway.tx import services
 from schemas.common import UUID_RE, load, path_uuid
 from schemas.messages import MessageCreate, ReceiptBody, message_out
 from schemas.video import permission_out
+from services import messages as message_use_cases
+from services.sessions import Caller
 from storage import messages as message_store
 from storage.events import session_channel
 from storage.session_access import session_for_participant
@@ -104,7 +106,7 @@ class SessionSocket:
         self._pump: asyncio.Task | None = None
         self._closing: asyncio.Task | None = None
         self._typing: tuple[bool | None, float] = (None, 0.0)
-        self._sender: message_store.Sender | None = None  # read at the first send, for every send
+        self._sender: message_use_cases.Sender | None = None  # from the first send, for every later send
         # Bus position this socket has passed (its subscription's start, then each event taken off
         # it): where a `resume` without an id goes on from.
         self._cursor: int | None = None
@@ -277,22 +279,18 @@ class SessionSocket:
             await self._relay_typing(bool(f.data.get("is_typing", True)))
         elif f.type == "message.send":
             body = load(MESSAGE_CREATE, f.data, "data")
-            async with statements(self.app) as conn:
-                if self._sender is None:
-                    self._sender = await message_store.sender(conn, self.session_id, role=self.who.role,
-                                                              sender_id=self.who.id)
-                row, created = await message_store.send(conn, self.session_id, role=self.who.role,
-                                                        sender_id=self.who.id, body=body,
-                                                        now=self.app[keys.CLOCK].now(), known=self._sender)
-            if created:
-                self._acked.append(str(row["client_message_id"]))
-            await self._send("ack", {"ref": f.ref, "status": 201 if created else 200, "message": message_out(row)})
+            sent = await message_use_cases.send(services(self.app), Caller(self.who.role, self.who.id),
+                                                self.session_id, body, known=self._sender)
+            self._sender = sent.sender
+            if sent.created:
+                self._acked.append(str(sent.message["client_message_id"]))
+            await self._send("ack", {"ref": f.ref, "status": 201 if sent.created else 200,
+                                     "message": message_out(sent.message)})
         elif f.type in ("message.delivered", "message.read"):
             body = load(ReceiptBody(), f.data, "data")
-            mark = message_store.mark_delivered if f.type == "message.delivered" else message_store.mark_read
-            async with transaction(self.app) as conn:
-                updated = await mark(conn, self.session_id, self.who.role, body["message_ids"],
-                                     self.app[keys.CLOCK].now())
+            mark = message_use_cases.mark_delivered if f.type == "message.delivered" else message_use_cases.mark_read
+            updated = await mark(services(self.app), Caller(self.who.role, self.who.id), self.session_id,
+                                 body["message_ids"])
             await self._send("ack", {"ref": f.ref, "status": 200, "updated": updated})
         elif f.type == "resume":
             await self._stop_pump()

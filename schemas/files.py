@@ -6,7 +6,7 @@ from typing import Any
 from marshmallow import fields, pre_load, validate
 
 from domain.errors import ValidationFailed
-from domain.files import SCOPE_TYPES, UPLOAD_MODES
+from domain.files import SCOPE_TYPES, UPLOAD_MODES, attachment_wire
 from schemas.common import BaseSchema, PageQuery, Str
 from storage.blobs import READ_URL_TTL
 
@@ -64,22 +64,7 @@ def _url_fields(url: str | None) -> dict[str, Any]:
 
 
 def attachment_out(row: dict[str, Any], download_url: str | None = None) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "scope_type": row["scope_type"],
-        "scope_id": row["scope_id"],
-        "session_id": row["session_id"],
-        "filename": row["filename"],
-        "content_type": row["content_type"],
-        "size_bytes": row["size_bytes"],
-        "upload_mode": row["upload_mode"],
-        "status": row["status"],
-        "uploader_role": row["owner_role"],
-        "uploader_id": row["owner_id"],
-        "created_at": row["created_at"],
-        "uploaded_at": row["uploaded_at"],
-        **_url_fields(download_url),
-    }
+    return {**attachment_wire(row), **_url_fields(download_url)}
 
 
 def report_item(row: dict[str, Any], download_url: str | None = None) -> dict[str, Any]:

@@ -1,7 +1,9 @@
-"""Queries for prescriptions (with their cached PDF) and lab-test recommendations.
+"""Rows of prescriptions (with their cached PDF) and lab-test recommendations: SQL text on the driver
+(storage.driver). The rules live in domain.clinical and the use cases in services.clinical.
 
 One record of each per session (unique session_id): a concurrent second create inserts nothing.
-A full replacement bumps `version`, which invalidates the cached PDF (valid while pdf_version == version).
+A full replacement bumps `version`; a prescription's cached PDF is valid while pdf_version == version,
+and the replacement clears it.
 """
 from __future__ import annotations
 
@@ -9,58 +11,70 @@ import datetime as dt
 import uuid
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.tables import doctors, lab_test_recommendations, prescriptions, users
+from common.jsonutil import dumps_str
+from domain.clinical import LAB_TESTS, PRESCRIPTION
+from storage import driver
+from storage.tables import lab_test_recommendations, prescriptions
 
 Row = dict[str, Any]
-TABLES = {"prescription": prescriptions, "lab_tests": lab_test_recommendations}
-ITEMS = {"prescription": "medications", "lab_tests": "recommendations"}
+_TABLES = {PRESCRIPTION: prescriptions, LAB_TESTS: lab_test_recommendations}
+# The column holding each record's items (jsonb).
+_ITEMS = {PRESCRIPTION: "medications", LAB_TESTS: "recommendations"}
+_FIELDS = {kind: ", ".join(c.name for c in table.c) for kind, table in _TABLES.items()}
+
+_GET = {(kind, lock): (f"SELECT {_FIELDS[kind]} FROM {table.name} WHERE session_id = $1"
+                       f"{' FOR UPDATE' if lock else ''}")
+        for kind, table in _TABLES.items() for lock in (False, True)}
+_CREATE = {kind: f"""
+INSERT INTO {table.name} (session_id, doctor_id, patient_id, {_ITEMS[kind]}, notes, created_at, updated_at)
+VALUES ($1, $2, $3, $4::jsonb, $5, $6, $6)
+ON CONFLICT (session_id) DO NOTHING
+RETURNING {_FIELDS[kind]}""" for kind, table in _TABLES.items()}
+_REPLACE = {
+    PRESCRIPTION: f"""
+UPDATE prescriptions SET medications = $2::jsonb, notes = $3, version = version + 1, updated_at = $4,
+    pdf_blob = NULL, pdf_version = NULL, pdf_generated_at = NULL
+WHERE id = $1 RETURNING {_FIELDS[PRESCRIPTION]}""",
+    LAB_TESTS: f"""
+UPDATE lab_test_recommendations SET recommendations = $2::jsonb, notes = $3, version = version + 1, updated_at = $4
+WHERE id = $1 RETURNING {_FIELDS[LAB_TESTS]}""",
+}
+_SET_PDF = "UPDATE prescriptions SET pdf_blob = $2, pdf_version = $3, pdf_generated_at = $4 WHERE id = $1"
+_DOCTOR = "SELECT full_name, degrees, registration_number, speciality_category FROM doctors WHERE id = $1"
+_PATIENT = "SELECT full_name, age, sex FROM users WHERE id = $1"
 
 
 async def get_record(conn: AsyncConnection, kind: str, session_id: uuid.UUID, *, lock: bool = False) -> Row | None:
-    table = TABLES[kind]
-    query = sa.select(table).where(table.c.session_id == session_id)
-    row = (await conn.execute(query.with_for_update() if lock else query)).mappings().first()
+    row = await driver.fetchrow(conn, _GET[kind, lock], session_id, begin=lock)
     return dict(row) if row is not None else None
 
 
-async def create_record(conn: AsyncConnection, kind: str, session: Row, items: list[dict], notes: str | None,
-                        now: dt.datetime) -> Row | None:
+async def create_record(conn: AsyncConnection, kind: str, session: Row, items: list[dict[str, Any]],
+                        notes: str | None, now: dt.datetime) -> Row | None:
     """Insert the session's record; None when one already exists."""
-    table = TABLES[kind]
-    query = (pg_insert(table)
-             .values(session_id=session["id"], doctor_id=session["doctor_id"], patient_id=session["patient_id"],
-                     notes=notes, created_at=now, updated_at=now, **{ITEMS[kind]: items})
-             .on_conflict_do_nothing(index_elements=[table.c.session_id])
-             .returning(table))
-    row = (await conn.execute(query)).mappings().first()
+    row = await driver.fetchrow(conn, _CREATE[kind], session["id"], session["doctor_id"], session["patient_id"],
+                                dumps_str(items), notes, now, begin=True)
     return dict(row) if row is not None else None
 
 
-async def replace_record(conn: AsyncConnection, kind: str, record_id: uuid.UUID, items: list[dict],
+async def replace_record(conn: AsyncConnection, kind: str, record_id: uuid.UUID, items: list[dict[str, Any]],
                          notes: str | None, now: dt.datetime) -> Row:
-    table = TABLES[kind]
-    values: dict[str, Any] = {ITEMS[kind]: items, "notes": notes, "version": table.c.version + 1, "updated_at": now}
-    if table is prescriptions:
-        values.update(pdf_blob=None, pdf_version=None, pdf_generated_at=None)
-    query = sa.update(table).where(table.c.id == record_id).values(**values).returning(table)
-    return dict((await conn.execute(query)).mappings().one())
+    row = await driver.fetchrow(conn, _REPLACE[kind], record_id, dumps_str(items), notes, now, begin=True)
+    assert row is not None  # the caller holds the row
+    return dict(row)
 
 
 async def set_pdf(conn: AsyncConnection, prescription_id: uuid.UUID, *, blob_name: str, version: int,
                   now: dt.datetime) -> None:
-    await conn.execute(sa.update(prescriptions).where(prescriptions.c.id == prescription_id)
-                       .values(pdf_blob=blob_name, pdf_version=version, pdf_generated_at=now))
+    await driver.execute(conn, _SET_PDF, prescription_id, blob_name, version, now, begin=True)
 
 
 async def parties(conn: AsyncConnection, doctor_id: uuid.UUID, patient_id: uuid.UUID) -> tuple[Row, Row]:
     """The doctor and patient rows a prescription document names."""
-    doctor = (await conn.execute(sa.select(doctors.c.full_name, doctors.c.degrees, doctors.c.registration_number,
-                                           doctors.c.speciality_category).where(doctors.c.id == doctor_id))
-              ).mappings().one()
-    patient = (await conn.execute(sa.select(users.c.full_name, users.c.age, users.c.sex)
-                                  .where(users.c.id == patient_id))).mappings().one()
+    doctor = await driver.fetchrow(conn, _DOCTOR, doctor_id)
+    patient = await driver.fetchrow(conn, _PATIENT, patient_id)
+    if doctor is None or patient is None:  # foreign keys of the prescription
+        raise LookupError(f"no doctor {doctor_id} or patient {patient_id}")
     return dict(doctor), dict(patient)

@@ -1,188 +1,256 @@
-"""Queries for attachments, session reports and recordings.
+"""Rows of attachments, session reports, recordings and avatars: SQL text on the driver
+(storage.driver), prepared once per connection. The rules live in domain.files / domain.avatars and
+the use cases in services.attachments, services.reports, services.recordings and services.avatars.
 
 State changes are conditional updates (`... WHERE status = 'PENDING'`), so two concurrent
-completes or deletes cannot both win.
+completes or deletes cannot both win; each returns the row, or None when it was not in the
+expected state. Statuses are written into the SQL text (from domain.files), not bound, so generic
+plans can use the partial indexes defined on them.
 """
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Any, Iterable
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.tables import attachments, doctors, recordings, session_reports, users
+from domain.files import (ACTIVE_RECORDING, DELETED, PENDING, RECORDING, REPORT, RUNNING_RECORDING, STARTING,
+                          UPLOADED, RecordingStatus, sql_list)
+from domain.roles import Role
+from storage import driver
+from storage.tables import attachments, recordings, session_reports
 
 Row = dict[str, Any]
 
 
-async def _one(conn: AsyncConnection, query) -> Row | None:
-    row = (await conn.execute(query)).mappings().first()
-    return dict(row) if row is not None else None
+def _fields(table: Any) -> str:
+    return ", ".join(c.name for c in table.c)
 
 
-async def _page(conn: AsyncConnection, table: sa.Table, where, order, limit: int, offset: int
-                ) -> tuple[list[Row], int]:
-    total = (await conn.execute(sa.select(sa.func.count()).select_from(table).where(where))).scalar_one()
-    rows = (await conn.execute(sa.select(table).where(where).order_by(*order).limit(limit).offset(offset))
-            ).mappings().all()
-    return [dict(r) for r in rows], total
+def _row(record: Any) -> Row | None:
+    return dict(record) if record is not None else None
+
+
+async def _page(conn: AsyncConnection, count: str, page: str, *args: Any, limit: int,
+                offset: int) -> tuple[list[Row], int]:
+    total = await driver.fetchval(conn, count, *args)
+    rows = await driver.fetch(conn, page, *args, limit, offset)
+    return [dict(r) for r in rows], int(total or 0)
 
 
 # --- attachments -------------------------------------------------------------------------
 
-async def insert_attachment(conn: AsyncConnection, **values: Any) -> Row:
-    return dict((await conn.execute(sa.insert(attachments).values(**values).returning(attachments))
-                 ).mappings().one())
+_ATTACHMENT = _fields(attachments)
+_INSERT_ATTACHMENT = f"""
+INSERT INTO attachments (id, owner_role, owner_id, scope_type, scope_id, session_id, filename, content_type,
+                         size_bytes, upload_mode, status, container, blob_name, verified_size_bytes, uploaded_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+RETURNING {_ATTACHMENT}"""
+_GET_ATTACHMENT = {lock: f"SELECT {_ATTACHMENT} FROM attachments WHERE id = $1{' FOR UPDATE' if lock else ''}"
+                   for lock in (False, True)}
+# One scope's uploaded attachments ($3: only the owner's, for PROFILE scopes), oldest first.
+_IN_SCOPE = f"status = '{UPLOADED}' AND scope_type = $1 AND scope_id = $2 AND ($3::uuid IS NULL OR owner_id = $3)"
+_COUNT_ATTACHMENTS = f"SELECT count(*) FROM attachments WHERE {_IN_SCOPE}"
+_ATTACHMENTS_PAGE = (f"SELECT {_ATTACHMENT} FROM attachments WHERE {_IN_SCOPE} "
+                     "ORDER BY created_at, id LIMIT $4 OFFSET $5")
+_ATTACHMENT_UPLOADED = (f"UPDATE attachments SET status = '{UPLOADED}', verified_size_bytes = $2, uploaded_at = $3 "
+                        f"WHERE id = $1 AND status = '{PENDING}' RETURNING {_ATTACHMENT}")
+_ATTACHMENT_DELETED = (f"UPDATE attachments SET status = '{DELETED}', deleted_at = $2 "
+                       f"WHERE id = $1 AND status <> '{DELETED}' RETURNING {_ATTACHMENT}")
+# The connect session a REPORT / RECORDING scope belongs to.
+_SCOPE_SESSION = {
+    REPORT: f"SELECT session_id FROM session_reports WHERE id = $1 AND status <> '{DELETED}'",
+    RECORDING: "SELECT session_id FROM recordings WHERE id = $1",
+}
+
+
+async def insert_attachment(conn: AsyncConnection, *, attachment_id: uuid.UUID, owner_role: str,
+                            owner_id: uuid.UUID, scope_type: str, scope_id: uuid.UUID,
+                            session_id: uuid.UUID | None, filename: str, content_type: str, size_bytes: int,
+                            upload_mode: str, container: str, blob_name: str, status: str = PENDING,
+                            verified_size_bytes: int | None = None, uploaded_at: dt.datetime | None = None) -> Row:
+    row = await driver.fetchrow(
+        conn, _INSERT_ATTACHMENT, attachment_id, owner_role, owner_id, scope_type, scope_id, session_id, filename,
+        content_type, size_bytes, upload_mode, status, container, blob_name, verified_size_bytes, uploaded_at,
+        begin=True)
+    return dict(row)
 
 
 async def get_attachment(conn: AsyncConnection, attachment_id: uuid.UUID, *, lock: bool = False) -> Row | None:
-    query = sa.select(attachments).where(attachments.c.id == attachment_id)
-    return await _one(conn, query.with_for_update() if lock else query)
+    return _row(await driver.fetchrow(conn, _GET_ATTACHMENT[lock], attachment_id, begin=lock))
 
 
-async def list_attachments(conn: AsyncConnection, *, scope_type: str | None, scope_id: uuid.UUID | None,
-                           session_id: uuid.UUID | None = None, owner_id: uuid.UUID | None = None,
-                           limit: int, offset: int) -> tuple[list[Row], int]:
-    """Uploaded attachments of one scope (or of a whole session), oldest first."""
-    where = [attachments.c.status == "UPLOADED"]
-    if scope_type is not None:
-        where.append(attachments.c.scope_type == scope_type)
-    if scope_id is not None:
-        where.append(attachments.c.scope_id == scope_id)
-    if session_id is not None:
-        where.append(attachments.c.session_id == session_id)
-    if owner_id is not None:
-        where.append(attachments.c.owner_id == owner_id)
-    order = (attachments.c.created_at, attachments.c.id)
-    return await _page(conn, attachments, sa.and_(*where), order, limit, offset)
+async def list_attachments(conn: AsyncConnection, *, scope_type: str, scope_id: uuid.UUID,
+                           owner_id: uuid.UUID | None = None, limit: int, offset: int) -> tuple[list[Row], int]:
+    """Uploaded attachments of one scope (only `owner_id`'s if given), oldest first, and their count."""
+    return await _page(conn, _COUNT_ATTACHMENTS, _ATTACHMENTS_PAGE, scope_type, scope_id, owner_id,
+                       limit=limit, offset=offset)
 
 
 async def mark_attachment_uploaded(conn: AsyncConnection, attachment_id: uuid.UUID, verified_size: int,
                                    now: dt.datetime) -> Row | None:
-    query = (sa.update(attachments)
-             .where(attachments.c.id == attachment_id, attachments.c.status == "PENDING")
-             .values(status="UPLOADED", verified_size_bytes=verified_size, uploaded_at=now)
-             .returning(attachments))
-    return await _one(conn, query)
+    return _row(await driver.fetchrow(conn, _ATTACHMENT_UPLOADED, attachment_id, verified_size, now, begin=True))
 
 
 async def mark_attachment_deleted(conn: AsyncConnection, attachment_id: uuid.UUID, now: dt.datetime) -> Row | None:
-    query = (sa.update(attachments)
-             .where(attachments.c.id == attachment_id, attachments.c.status != "DELETED")
-             .values(status="DELETED", deleted_at=now)
-             .returning(attachments))
-    return await _one(conn, query)
+    return _row(await driver.fetchrow(conn, _ATTACHMENT_DELETED, attachment_id, now, begin=True))
 
 
 async def session_of_scope(conn: AsyncConnection, scope_type: str, scope_id: uuid.UUID) -> uuid.UUID | None:
-    """The connect session a SESSION / REPORT / RECORDING scope belongs to (None: no such object)."""
-    if scope_type == "SESSION":
-        return scope_id
-    table = {"REPORT": session_reports, "RECORDING": recordings}[scope_type]
-    where = [table.c.id == scope_id]
-    if table is session_reports:
-        where.append(session_reports.c.status != "DELETED")
-    return (await conn.execute(sa.select(table.c.session_id).where(*where))).scalar_one_or_none()
+    """The connect session a REPORT or RECORDING scope belongs to (None: no such object)."""
+    return await driver.fetchval(conn, _SCOPE_SESSION[scope_type], scope_id)
 
 
 # --- session reports ---------------------------------------------------------------------
 
-async def insert_report(conn: AsyncConnection, **values: Any) -> Row:
-    return dict((await conn.execute(sa.insert(session_reports).values(**values).returning(session_reports))
-                 ).mappings().one())
+_REPORT = _fields(session_reports)
+_INSERT_REPORT = f"""
+INSERT INTO session_reports (id, session_id, uploader_id, original_filename, mime_type, size_bytes, container,
+                             blob_name)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+RETURNING {_REPORT}"""
+_GET_REPORT = {lock: (f"SELECT {_REPORT} FROM session_reports WHERE id = $1 AND session_id = $2"
+                      f"{' FOR UPDATE' if lock else ''}") for lock in (False, True)}
+_COUNT_REPORTS = f"SELECT count(*) FROM session_reports WHERE session_id = $1 AND status = '{UPLOADED}'"
+_REPORTS_PAGE = (f"SELECT {_REPORT} FROM session_reports WHERE session_id = $1 AND status = '{UPLOADED}' "
+                 "ORDER BY created_at DESC, id LIMIT $2 OFFSET $3")
+_REPORT_UPLOADED = (f"UPDATE session_reports SET status = '{UPLOADED}', verified_size_bytes = $2, "
+                    f"verified_mime_type = $3, uploaded_at = $4 WHERE id = $1 AND status = '{PENDING}' "
+                    f"RETURNING {_REPORT}")
+_REPORT_DELETED = (f"UPDATE session_reports SET status = '{DELETED}', deleted_at = $2 "
+                   f"WHERE id = $1 AND status <> '{DELETED}' RETURNING {_REPORT}")
+
+
+async def insert_report(conn: AsyncConnection, *, report_id: uuid.UUID, session_id: uuid.UUID,
+                        uploader_id: uuid.UUID, original_filename: str, mime_type: str, size_bytes: int,
+                        container: str, blob_name: str) -> Row:
+    row = await driver.fetchrow(conn, _INSERT_REPORT, report_id, session_id, uploader_id, original_filename,
+                                mime_type, size_bytes, container, blob_name, begin=True)
+    return dict(row)
 
 
 async def get_report(conn: AsyncConnection, session_id: uuid.UUID, report_id: uuid.UUID, *,
                      lock: bool = False) -> Row | None:
-    query = sa.select(session_reports).where(session_reports.c.id == report_id,
-                                             session_reports.c.session_id == session_id)
-    return await _one(conn, query.with_for_update() if lock else query)
+    return _row(await driver.fetchrow(conn, _GET_REPORT[lock], report_id, session_id, begin=lock))
 
 
 async def list_reports(conn: AsyncConnection, session_id: uuid.UUID, limit: int, offset: int
                        ) -> tuple[list[Row], int]:
-    where = sa.and_(session_reports.c.session_id == session_id, session_reports.c.status == "UPLOADED")
-    order = (session_reports.c.created_at.desc(), session_reports.c.id)
-    return await _page(conn, session_reports, where, order, limit, offset)
+    """The session's uploaded reports, newest first, and their count."""
+    return await _page(conn, _COUNT_REPORTS, _REPORTS_PAGE, session_id, limit=limit, offset=offset)
 
 
 async def mark_report_uploaded(conn: AsyncConnection, report_id: uuid.UUID, *, size: int, mime_type: str,
                                now: dt.datetime) -> Row | None:
-    query = (sa.update(session_reports)
-             .where(session_reports.c.id == report_id, session_reports.c.status == "PENDING")
-             .values(status="UPLOADED", verified_size_bytes=size, verified_mime_type=mime_type, uploaded_at=now)
-             .returning(session_reports))
-    return await _one(conn, query)
+    return _row(await driver.fetchrow(conn, _REPORT_UPLOADED, report_id, size, mime_type, now, begin=True))
 
 
 async def mark_report_deleted(conn: AsyncConnection, report_id: uuid.UUID, now: dt.datetime) -> Row | None:
-    query = (sa.update(session_reports)
-             .where(session_reports.c.id == report_id, session_reports.c.status != "DELETED")
-             .values(status="DELETED", deleted_at=now)
-             .returning(session_reports))
-    return await _one(conn, query)
+    return _row(await driver.fetchrow(conn, _REPORT_DELETED, report_id, now, begin=True))
 
 
 # --- recordings --------------------------------------------------------------------------
 
-ACTIVE_RECORDING = ("STARTING", "ACTIVE")
-FINAL_RECORDING = ("COMPLETED", "FAILED")
+_RECORDING = _fields(recordings)
+_ACTIVE_RECORDING = (f"SELECT {_RECORDING} FROM recordings "
+                     f"WHERE session_id = $1 AND status IN ({sql_list(ACTIVE_RECORDING)})")
+_INSERT_RECORDING = f"""
+INSERT INTO recordings (id, session_id, room_name, status, started_by_role, started_by_id, container, blob_name)
+VALUES ($1, $2, $3, '{STARTING}', $4, $5, $6, $7)
+RETURNING {_RECORDING}"""
+_GET_RECORDING = f"SELECT {_RECORDING} FROM recordings WHERE id = $1 AND session_id = $2"
+_COUNT_RECORDINGS = "SELECT count(*) FROM recordings WHERE session_id = $1"
+_RECORDINGS_PAGE = (f"SELECT {_RECORDING} FROM recordings WHERE session_id = $1 "
+                    "ORDER BY created_at DESC, id LIMIT $2 OFFSET $3")
+_BY_EGRESS = {lock: f"SELECT {_RECORDING} FROM recordings WHERE egress_id = $1{' FOR UPDATE' if lock else ''}"
+              for lock in (False, True)}
+
+
+def _update_recording(only_from: Iterable[RecordingStatus]) -> str:
+    # Columns left NULL in the arguments keep their value. A report's file fields come together
+    # (file_location is set whenever they are): size and duration follow it, even to NULL.
+    return f"""
+UPDATE recordings SET status = $2, updated_at = $3,
+    egress_id = coalesce($4, egress_id),
+    started_at = coalesce($5, started_at),
+    stop_requested_at = coalesce($6, stop_requested_at),
+    ended_at = coalesce($7, ended_at),
+    file_location = coalesce($8, file_location),
+    size_bytes = CASE WHEN $8::text IS NULL THEN size_bytes ELSE $9::bigint END,
+    duration_seconds = CASE WHEN $8::text IS NULL THEN duration_seconds ELSE $10::double precision END,
+    error = coalesce($11, error)
+WHERE id = $1 AND status IN ({sql_list(only_from)})
+RETURNING {_RECORDING}"""
+
+
+# A change of a recording unless it already left these states (each a prepared variant).
+_UPDATE_RECORDING = {states: _update_recording(states)
+                     for states in ((STARTING,), ACTIVE_RECORDING, RUNNING_RECORDING)}
 
 
 async def active_recording(conn: AsyncConnection, session_id: uuid.UUID) -> Row | None:
-    return await _one(conn, sa.select(recordings).where(recordings.c.session_id == session_id,
-                                                        recordings.c.status.in_(ACTIVE_RECORDING)))
+    return _row(await driver.fetchrow(conn, _ACTIVE_RECORDING, session_id))
 
 
-async def insert_recording(conn: AsyncConnection, **values: Any) -> Row:
-    return dict((await conn.execute(sa.insert(recordings).values(**values).returning(recordings))
-                 ).mappings().one())
+async def insert_recording(conn: AsyncConnection, *, recording_id: uuid.UUID, session_id: uuid.UUID,
+                           room_name: str, started_by_role: str, started_by_id: uuid.UUID, container: str,
+                           blob_name: str) -> Row:
+    """A STARTING recording."""
+    row = await driver.fetchrow(conn, _INSERT_RECORDING, recording_id, session_id, room_name, started_by_role,
+                                started_by_id, container, blob_name, begin=True)
+    return dict(row)
 
 
-async def get_recording(conn: AsyncConnection, session_id: uuid.UUID, recording_id: uuid.UUID, *,
-                        lock: bool = False) -> Row | None:
-    query = sa.select(recordings).where(recordings.c.id == recording_id, recordings.c.session_id == session_id)
-    return await _one(conn, query.with_for_update() if lock else query)
+async def get_recording(conn: AsyncConnection, session_id: uuid.UUID, recording_id: uuid.UUID) -> Row | None:
+    return _row(await driver.fetchrow(conn, _GET_RECORDING, recording_id, session_id))
 
 
 async def list_recordings(conn: AsyncConnection, session_id: uuid.UUID, limit: int, offset: int
                           ) -> tuple[list[Row], int]:
-    order = (recordings.c.created_at.desc(), recordings.c.id)
-    return await _page(conn, recordings, recordings.c.session_id == session_id, order, limit, offset)
+    """The session's recordings, newest first, and their count."""
+    return await _page(conn, _COUNT_RECORDINGS, _RECORDINGS_PAGE, session_id, limit=limit, offset=offset)
 
 
-async def update_recording(conn: AsyncConnection, recording_id: uuid.UUID, *, only_from: tuple[str, ...],
-                           now: dt.datetime, **values: Any) -> Row | None:
-    """Change a recording unless it already left the states in `only_from`."""
-    query = (sa.update(recordings)
-             .where(recordings.c.id == recording_id, recordings.c.status.in_(only_from))
-             .values(updated_at=now, **values)
-             .returning(recordings))
-    return await _one(conn, query)
+async def update_recording(conn: AsyncConnection, recording_id: uuid.UUID, *, only_from: tuple[RecordingStatus, ...],
+                           now: dt.datetime, status: str, egress_id: str | None = None,
+                           started_at: dt.datetime | None = None, stop_requested_at: dt.datetime | None = None,
+                           ended_at: dt.datetime | None = None, file_location: str | None = None,
+                           size_bytes: int | None = None, duration_seconds: float | None = None,
+                           error: str | None = None) -> Row | None:
+    """Change a recording unless it already left the states in `only_from` (None then)."""
+    return _row(await driver.fetchrow(
+        conn, _UPDATE_RECORDING[only_from], recording_id, status, now, egress_id, started_at, stop_requested_at,
+        ended_at, file_location, size_bytes, duration_seconds, error, begin=True))
 
 
 async def recording_by_egress(conn: AsyncConnection, egress_id: str, *, lock: bool = False) -> Row | None:
-    query = sa.select(recordings).where(recordings.c.egress_id == egress_id)
-    return await _one(conn, query.with_for_update() if lock else query)
+    return _row(await driver.fetchrow(conn, _BY_EGRESS[lock], egress_id, begin=lock))
 
 
-# --- avatars -----------------------------------------------------------------------------
+# --- avatars and names ---------------------------------------------------------------------
 
-async def replace_avatar(conn: AsyncConnection, table: sa.Table, owner_id: uuid.UUID, *, url: str | None,
-                         now: dt.datetime) -> Row | None:
-    """Set (url) or clear (None) an uploaded avatar; returns the row as it was before, None if absent."""
-    before = await _one(conn, sa.select(table.c.id, table.c.avatar_source, table.c.avatar_url, *(
-        [table.c.sex] if "sex" in table.c else [])).where(table.c.id == owner_id).with_for_update())
-    if before is None:
-        return None
-    await conn.execute(sa.update(table).where(table.c.id == owner_id).values(
-        avatar_source="user" if url else "system", avatar_url=url, updated_at=now))
-    return before
+_ACCOUNT_TABLE = {Role.CLIENT: "users", Role.DOCTOR: "doctors"}
+# The avatar as it was, locked (doctors have no sex column: NULL).
+_LOCK_AVATAR = {
+    Role.CLIENT: "SELECT id, avatar_source, avatar_url, sex FROM users WHERE id = $1 FOR UPDATE",
+    Role.DOCTOR: "SELECT id, avatar_source, avatar_url, NULL::text AS sex FROM doctors WHERE id = $1 FOR UPDATE",
+}
+_SET_AVATAR = {role: f"UPDATE {table} SET avatar_source = $2, avatar_url = $3, updated_at = $4 WHERE id = $1"
+               for role, table in _ACCOUNT_TABLE.items()}
+_NAME = {role: f"SELECT full_name FROM {table} WHERE id = $1" for role, table in _ACCOUNT_TABLE.items()}
+
+
+async def lock_avatar(conn: AsyncConnection, role: str, owner_id: uuid.UUID) -> Row | None:
+    """The account's avatar (id, avatar_source, avatar_url, sex) under a row lock; None if absent."""
+    return _row(await driver.fetchrow(conn, _LOCK_AVATAR[Role(role)], owner_id, begin=True))
+
+
+async def set_avatar(conn: AsyncConnection, role: str, owner_id: uuid.UUID, *, source: str, url: str | None,
+                     now: dt.datetime) -> None:
+    await driver.execute(conn, _SET_AVATAR[Role(role)], owner_id, source, url, now, begin=True)
 
 
 async def display_name(conn: AsyncConnection, role: str, subject_id: uuid.UUID) -> str | None:
     """A participant's name for push texts."""
-    table = doctors if role == "doctor" else users
-    return (await conn.execute(sa.select(table.c.full_name).where(table.c.id == subject_id))).scalar_one_or_none()
+    return await driver.fetchval(conn, _NAME[Role(role)], subject_id)

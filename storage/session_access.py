@@ -4,7 +4,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.errors import NotFound
@@ -15,14 +14,9 @@ from storage.tables import connect_sessions
 _PARTICIPANT_COLUMN = {"client": "patient_id", "doctor": "doctor_id"}
 
 
-def participant_filter(role: str, subject_id: uuid.UUID):
-    column = _PARTICIPANT_COLUMN.get(role)
-    return connect_sessions.c[column] == subject_id if column else sa.false()
-
-
 def participant_sql(role: str, alias: str, param: int) -> str:
-    """`participant_filter` as SQL text for storage.driver statements (`param`: the subject's $n);
-    only for the participant roles."""
+    """SQL text: the session `alias` has the subject $`param` as its `role` participant. Only for the
+    participant roles (others take part in no session: look the role up before building a statement)."""
     return f"{alias}.{_PARTICIPANT_COLUMN[role]} = ${param}"
 
 
