@@ -19,7 +19,7 @@ from schemas.files import (
     multipart_until_file,
 )
 from services import attachments as use_cases
-from services.sessions import Caller
+from services.context import Caller
 from storage import blobs
 from storage.blobs import WRITE_URL_TTL
 

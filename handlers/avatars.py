@@ -16,7 +16,7 @@ from gateway.tx import services
 from schemas.common import UUID_RE
 from schemas.files import multipart_until_file
 from services import avatars as use_cases
-from services.sessions import Caller
+from services.context import Caller
 from storage import blobs
 from storage.blobs import AVATARS
 

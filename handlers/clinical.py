@@ -17,7 +17,7 @@ from integrations import prescription_pdf
 from schemas.clinical import LabTestsIn, PrescriptionIn, lab_tests_out, prescription_out
 from schemas.common import UUID_RE, parse_body, path_uuid
 from services import clinical as use_cases
-from services.sessions import Caller
+from services.context import Caller
 from storage.blobs import PRESCRIPTIONS, READ_URL_TTL
 
 routes = web.RouteTableDef()

@@ -12,7 +12,7 @@ from gateway.tx import services
 from schemas.common import UUID_RE, parse_body, parse_query, path_uuid
 from schemas.messages import MessageCreate, MessageListQuery, ReceiptBody, message_out, message_page
 from services import messages as use_cases
-from services.sessions import Caller
+from services.context import Caller
 
 routes = web.RouteTableDef()
 MESSAGES = "/connect/sessions/{session_id:" + UUID_RE + "}/messages"

@@ -17,7 +17,7 @@ from integrations.livekit_egress import EgressClient
 from schemas.common import UUID_RE, PageQuery, page, parse_query, path_uuid
 from schemas.files import recording_out
 from services import recordings as use_cases
-from services.sessions import Caller
+from services.context import Caller
 
 routes = web.RouteTableDef()
 RECORDINGS_PATH = "/connect/sessions/{session_id:" + UUID_RE + "}/recordings"

@@ -11,7 +11,7 @@ from gateway.tx import services
 from schemas.common import UUID_RE, page, parse_query, path_uuid
 from schemas.files import DownloadListQuery, ReportInitQuery, report_detail, report_item
 from services import reports as use_cases
-from services.sessions import Caller
+from services.context import Caller
 from storage.blobs import REPORTS, WRITE_URL_TTL
 
 routes = web.RouteTableDef()

@@ -49,7 +49,7 @@ from schemas.common import UUID_RE, load, path_uuid
 from schemas.messages import MessageCreate, ReceiptBody, message_out
 from schemas.video import permission_out
 from services import messages as message_use_cases
-from services.sessions import Caller
+from services.context import Caller
 from storage import messages as message_store
 from storage.events import session_channel
 from storage.session_access import session_for_participant

@@ -11,11 +11,11 @@ from gateway.auth import principal, requires
 from gateway.jsonutil import json_response
 from gateway.tx import services
 from schemas.common import UUID_RE, parse_body, path_uuid
-from schemas.sessions import (SessionCreate, SessionEnd, accepted_out, created_out, detail_out,
-                              status_out, token_out)
+from schemas.sessions import SessionCreate, SessionEnd, accepted_out, created_out, detail_out, status_out, token_out
+from services import sessions as use_cases
+from services.context import Caller
 from storage import sessions as store
 from storage.session_access import session_for_participant
-from services import sessions as use_cases
 from storage.session_requests import pending_requests
 
 routes = web.RouteTableDef()
@@ -23,9 +23,9 @@ SESSION = "/connect/sessions/{session_id:" + UUID_RE + "}"
 SESSION_CREATE = SessionCreate()  # schemas keep no state between loads; building one costs more than loading
 
 
-def _caller(request: web.Request) -> use_cases.Caller:
+def _caller(request: web.Request) -> Caller:
     who = principal(request)
-    return use_cases.Caller(who.role, who.id)
+    return Caller(who.role, who.id)
 
 
 def _join(request: web.Request, session: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from gateway.tx import services
 from schemas.common import UUID_RE, parse_body, path_uuid
 from schemas.video import CallSessionCreate, VideoToggle, call_session_out, permission_out
 from services import video as use_cases
-from services.sessions import Caller
+from services.context import Caller
 from storage.session_access import session_for_participant
 
 routes = web.RouteTableDef()

@@ -17,13 +17,31 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common.jsonutil import dumps, loads
 from domain import push_payloads
-from domain.files import (ATTACHMENT_TYPES, DIRECT, PROFILE, RECORDING, REPORT, SESSION, UPLOADED, attachment_blob_name,
-                          attachment_wire, check_awaiting_upload, check_content, check_declared,
-                          check_own_attachment, check_stored, empty_file, one_shot_type, profile_scope,
-                          require_scope_id, sanitize_filename, scope_not_found, upload_not_found)
+from domain.files import (
+    ATTACHMENT_TYPES,
+    DIRECT,
+    PROFILE,
+    RECORDING,
+    REPORT,
+    SESSION,
+    UPLOADED,
+    attachment_blob_name,
+    attachment_wire,
+    check_awaiting_upload,
+    check_content,
+    check_declared,
+    check_own_attachment,
+    check_stored,
+    empty_file,
+    one_shot_type,
+    profile_scope,
+    require_scope_id,
+    sanitize_filename,
+    scope_not_found,
+    upload_not_found,
+)
 from domain.messages import other_party
-from services.context import Context, reading, transaction
-from services.sessions import Caller
+from services.context import Caller, Context, reading, transaction
 from storage import blobs, events, files
 from storage.blobs import AVATARS, RECORDINGS, REPORTS, SESSIONS, BlobStore
 from storage.session_access import session_for_participant

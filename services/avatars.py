@@ -12,8 +12,7 @@ from typing import AsyncIterable
 from domain import avatars as rules
 from domain.errors import NotFound
 from domain.files import AVATAR_MAX_BYTES
-from services.context import Context, transaction
-from services.sessions import Caller
+from services.context import Caller, Context, transaction
 from storage import blobs, files
 from storage.blobs import AVATARS, BlobStore
 

@@ -20,8 +20,7 @@ from domain import clinical as rules
 from domain.errors import ServiceUnavailable
 from domain.roles import Role
 from integrations.prescription_pdf import FontsMissing, Medication, PrescriptionDocument
-from services.context import Context, reading, transaction
-from services.sessions import Caller
+from services.context import Caller, Context, reading, transaction
 from storage import blobs, clinical, events
 from storage.blobs import PRESCRIPTIONS, BlobStore
 from storage.session_access import session_for_participant

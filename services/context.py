@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import uuid
 from dataclasses import dataclass
 from typing import AsyncIterator, Callable
 
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from common.clock import Clock
 from config import Settings
+from domain.roles import Role
 from storage.events import EVENTS_PENDING, PUSH_PENDING
 
 # Called after a commit that wrote outbox rows: (events written, pushes written). Waking is an
@@ -27,6 +29,13 @@ Wake = Callable[[bool, bool], None]
 
 def _no_wake(events: bool, pushes: bool) -> None:
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who asks for a use case: the token's role and subject (authenticated by the gateway)."""
+    role: Role | str
+    id: uuid.UUID
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,8 +20,7 @@ from domain import push_payloads
 from domain.errors import ValidationFailed
 from domain.roles import Role
 from domain.sessions import ONGOING
-from services.context import Context, reading, statements
-from services.sessions import Caller
+from services.context import Caller, Context, reading, statements
 from storage import events, files
 from storage import messages as store
 from storage.session_access import session_for_participant, session_not_found

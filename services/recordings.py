@@ -15,13 +15,23 @@ from typing import Any
 from livekit.protocol import egress as proto
 
 from domain.errors import ServiceUnavailable
-from domain.files import (ACTIVE_RECORDING, FAILED, RUNNING_RECORDING, STARTING, check_recordable, check_stoppable,
-                          ended_if_final, recording_blob_name, recording_not_found, started_values, stopped_values,
-                          webhook_values)
+from domain.files import (
+    ACTIVE_RECORDING,
+    FAILED,
+    RUNNING_RECORDING,
+    STARTING,
+    check_recordable,
+    check_stoppable,
+    ended_if_final,
+    recording_blob_name,
+    recording_not_found,
+    started_values,
+    stopped_values,
+    webhook_values,
+)
 from domain.sessions import room_name
 from integrations.livekit_egress import EgressClient, EgressRejected, EgressUnavailable, recording_values
-from services.context import Context, reading, transaction
-from services.sessions import Caller
+from services.context import Caller, Context, reading, transaction
 from storage import files
 from storage.blobs import RECORDINGS
 from storage.session_access import session_for_participant

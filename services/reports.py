@@ -9,12 +9,21 @@ import uuid
 from typing import Any
 
 from domain import push_payloads
-from domain.files import (PENDING, REPORT_MAX_BYTES, REPORT_TYPES, check_declared, check_own_report,
-                          check_report_deletable, check_report_readable, check_stored, report_blob_name,
-                          sanitize_filename, upload_not_found)
+from domain.files import (
+    PENDING,
+    REPORT_MAX_BYTES,
+    REPORT_TYPES,
+    check_declared,
+    check_own_report,
+    check_report_deletable,
+    check_report_readable,
+    check_stored,
+    report_blob_name,
+    sanitize_filename,
+    upload_not_found,
+)
 from domain.roles import Role
-from services.context import Context, reading, transaction
-from services.sessions import Caller
+from services.context import Caller, Context, reading, transaction
 from storage import blobs, events, files
 from storage.blobs import REPORTS, BlobStore
 from storage.session_access import session_for_participant

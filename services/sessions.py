@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -20,7 +19,7 @@ from domain import doctors as doctor_rules
 from domain import sessions as rules
 from domain.errors import Conflict, NotFound
 from domain.roles import Role
-from services.context import Context, statements, transaction
+from services.context import Caller, Context, statements, transaction
 from storage import doctors as doctor_store
 from storage import events, wallet
 from storage import sessions as store
@@ -30,10 +29,6 @@ from storage.session_requests import request_item
 Row = dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class Caller:
-    role: Role | str
-    id: uuid.UUID
 
 
 def _expired() -> Conflict:

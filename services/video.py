@@ -23,8 +23,7 @@ from domain import push_payloads
 from domain import video_permission as rules
 from domain.errors import Conflict, NotFound
 from domain.roles import Role
-from services.context import Context, reading, transaction
-from services.sessions import Caller
+from services.context import Caller, Context, reading, transaction
 from storage import events
 from storage import video as store
 from storage.session_access import session_for_participant
