@@ -121,6 +121,9 @@ class OutboxRelay:
         self._leftover = True
         self._unmarked: list[int] = []  # outbox ids published but not yet marked so
         self.is_leader = False
+        # Passes the leader has finished (each followed by a wait of the then-current poll_interval):
+        # what tests wait on instead of sleeping past the relay's timings.
+        self.passes = 0
         self._task: asyncio.Task | None = None
         self._redis_down = False
 
@@ -186,6 +189,7 @@ class OutboxRelay:
             if loop.time() >= next_prune:
                 next_prune = loop.time() + PRUNE_EVERY
                 await self.prune(conn)
+            self.passes += 1
             await self._wakeup.wait(self.poll_interval)
 
     async def relay_once(self, conn: asyncpg.Connection) -> int:

@@ -99,12 +99,20 @@ async def terminate_other_backends(engine: AsyncEngine) -> None:
     would, and wait until they are gone (termination is asynchronous)."""
     import asyncio
 
-    others = ("FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
-              "AND backend_type = 'client backend'")
     async with engine.connect() as admin:
-        await admin.execute(sa.text(f"SELECT pg_terminate_backend(pid) {others}"))
-        for _ in range(100):
-            if not await admin.scalar(sa.text(f"SELECT count(*) {others}")):
-                return
-            await asyncio.sleep(0.02)
+        pids = list((await admin.execute(sa.text(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
+            "AND backend_type = 'client backend'"))).scalars().all())
+        await admin.execute(sa.text("SELECT pg_terminate_backend(pid) FROM unnest(CAST(:pids AS int[])) AS pid"),
+                            {"pids": pids})
+        # Until those backends are gone (the app's relay and push worker connect again at once, so
+        # "no other client backend" may never hold). A transaction sees one snapshot of
+        # pg_stat_activity: each look is a transaction of its own.
+        async with asyncio.timeout(10):
+            while True:
+                await admin.rollback()
+                if not await admin.scalar(sa.text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(CAST(:pids AS int[]))"), {"pids": pids}):
+                    return
+                await asyncio.sleep(0.02)
 

@@ -3,12 +3,14 @@ slow consumers, several relays)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 
 import pytest
 import redis.asyncio as aioredis
 import sqlalchemy as sa
 
+from common.tasks import await_chain
 from gateway import keys
 from gateway.bus import SlowConsumer
 from gateway.tx import transaction
@@ -28,10 +30,16 @@ async def take(sub, count: int, timeout: float = 5.0) -> list:
         return [await anext(sub) for _ in range(count)]
 
 
-async def nothing_more(sub, wait: float = 0.3) -> None:
-    with pytest.raises(TimeoutError):
-        async with asyncio.timeout(wait):
-            await anext(sub)
+async def nothing_more(app, *subs) -> None:
+    """Nothing else is on its way to `subs`: a fence event committed now on each one's channel is
+    the next thing each receives (the relay publishes in commit order), not something before it."""
+    fence = {"fence": str(uuid.uuid4())}
+    async with transaction(app) as conn:
+        for channel_ in dict.fromkeys(sub.channel for sub in subs):
+            await publish_after_commit(conn, channel_, "fence", fence)
+    for sub in subs:
+        [event] = await take(sub, 1)
+        assert (event.type, event.data) == ("fence", fence), event
 
 
 async def wait_until(predicate, timeout: float = 5.0) -> None:
@@ -87,7 +95,7 @@ async def test_subscriber_only_sees_its_channel_and_events_after_subscribing(cli
         await emit(app, other, ("elsewhere", {}))
         await emit(app, ch, ("after", {}))
         assert [e.type for e in await take(sub, 1)] == ["after"]
-        await nothing_more(sub)
+        await nothing_more(app, sub)
 
 
 async def unpublished_of(app) -> int:
@@ -103,7 +111,7 @@ async def test_resume_after_an_id_replays_history_then_switches_to_live(client):
         assert sub.recovered and sub.start_position == int(seen[1].id)
         await emit(app, ch, ("n", {"n": 5}))
         got = await take(sub, 4)
-        await nothing_more(sub)
+        await nothing_more(app, sub)
     assert [e.data["n"] for e in got] == [2, 3, 4, 5]
     assert [e.id for e in got[:3]] == [e.id for e in seen[2:]]
 
@@ -116,7 +124,7 @@ async def test_a_long_replay_goes_page_by_page_through_a_small_queue_then_live(c
     async with app[keys.BUS].subscribe(ch, after=seen[0].id, queue_size=3) as sub:
         await emit(app, ch, ("n", {"n": 11}))  # arrives live while history is still being paged
         got = await take(sub, 11)
-        await nothing_more(sub)
+        await nothing_more(app, sub)
     assert [e.data["n"] for e in got] == list(range(1, 12))
     assert sub.close_reason == "closed"  # never cut off as slow: paging waits for the consumer
 
@@ -130,10 +138,10 @@ async def test_rolled_back_transaction_never_produces_an_event(client, db):
                 raise RuntimeError("rollback")
         await emit(app, ch, ("real", {}))
         assert [e.type for e in await take(sub, 1)] == ["real"]
-        await nothing_more(sub)
+        await nothing_more(app, sub)
     async with db.connect() as conn:
-        types = (await conn.execute(sa.select(event_outbox.c.event_type))).scalars().all()
-    assert types == ["real"]
+        types = (await conn.execute(sa.select(event_outbox.c.event_type).order_by(event_outbox.c.id))).scalars().all()
+    assert types == ["real", "fence"]
 
 
 async def test_history_is_bounded_in_redis_and_backed_by_the_outbox_until_pruned(make_client, settings):
@@ -227,8 +235,11 @@ async def test_a_commit_in_another_process_wakes_the_leader_through_redis(make_c
     b = await make_client()
     await wait_until(lambda: _true(a.server.app[keys.BUS].relay.is_leader or b.server.app[keys.BUS].relay.is_leader))
     leader, follower = (a, b) if a.server.app[keys.BUS].relay.is_leader else (b, a)
-    leader.server.app[keys.BUS].relay.poll_interval = 60.0  # its safety-net poll cannot be what finds them
-    await asyncio.sleep(0.4)  # the leader now waits with that interval
+    relay = leader.server.app[keys.BUS].relay
+    relay.poll_interval = 60.0  # its safety-net poll cannot be what finds them
+    passes = relay.passes
+    # The wait after the leader's next pass is a 60 s one (nothing commits meanwhile to wake it early).
+    await wait_until(lambda: _true(relay.passes > passes))
     app_f, ch = follower.server.app, channel()
     async with app_f[keys.BUS].subscribe(ch) as sub:
         for n in range(3):
@@ -246,12 +257,28 @@ async def test_a_waiting_relay_holds_no_snapshot_back(make_client, db):
     a = await make_client()
     b = await make_client()
     await wait_until(lambda: _true(a.server.app[keys.BUS].relay.is_leader or b.server.app[keys.BUS].relay.is_leader))
-    await asyncio.sleep(0.3)  # the follower has tried the lock by now
-    async with db.connect() as conn:
-        relays = (await conn.execute(sa.text(
-            "SELECT backend_xmin IS NOT NULL AS pins, state FROM pg_stat_activity "
-            "WHERE application_name = 'allign-event-relay' AND datname = current_database()"))).all()
-    assert len(relays) == 2
+    # Both relays between statements, the follower after at least one try for the lock. A follower
+    # that waited in a statement (pg_advisory_lock) or in an open transaction is never seen idle.
+    relays: list = []
+
+    async def both_idle_after_a_try() -> bool:
+        nonlocal relays
+        async with db.connect() as conn:
+            relays = (await conn.execute(sa.text(
+                "SELECT a.backend_xmin IS NOT NULL AS pins, a.state, a.query, "
+                "       EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory' "
+                "               AND l.granted) AS leads "
+                "FROM pg_stat_activity a "
+                "WHERE a.application_name = 'allign-event-relay' AND a.datname = current_database()"))).all()
+        followers = [r for r in relays if not r.leads]
+        return (len(relays) == 2 and len(followers) == 1 and "advisory_lock" in followers[0].query
+                and all(r.state == "idle" for r in relays))
+
+    with contextlib.suppress(TimeoutError):
+        await wait_until(both_idle_after_a_try, timeout=10)
+    assert len(relays) == 2 and [r.leads for r in relays].count(False) == 1, relays
+    assert "advisory_lock" in next(r.query for r in relays if not r.leads), relays
+    assert [r.state for r in relays] == ["idle", "idle"], relays
     assert not any(r.pins for r in relays), relays
 
 
@@ -264,7 +291,10 @@ async def test_shutdown_ends_open_subscriptions_and_refuses_new_ones(client):
     bus = app[keys.BUS]
     async with bus.subscribe(ch) as sub:
         waiter = asyncio.create_task(take(sub, 1))
-        await asyncio.sleep(0.05)
+        async with asyncio.timeout(5):  # parked in Subscription.get when the bus closes
+            while not any(where.startswith("bus_subscription.py:") and where.endswith(" get")
+                          for where in await_chain(waiter)):
+                await asyncio.sleep(0)
         bus.close_all()
         with pytest.raises(StopAsyncIteration):
             await waiter
@@ -287,8 +317,7 @@ async def test_one_redis_connection_serves_every_subscription(client):
             assert set(counts.values()) == {1}  # one Redis subscriber per channel, whatever the local count
             await emit(app, "x:1", ("hello", {}))
             assert (await take(s1, 1))[0].type == (await take(s1b, 1))[0].type == "hello"
-            await nothing_more(s0, 0.1)
-            await nothing_more(s2, 0.1)
+            await nothing_more(app, s0, s2)  # the fence on x:0 and x:2 is committed after "hello"
         assert bus.listener.subscriber_count("x:1") == 0
     finally:
         await r.aclose()

@@ -6,7 +6,7 @@ import asyncio
 import pytest
 import sqlalchemy as sa
 
-from storage.tables import notifications, prescriptions
+from storage.tables import lab_test_recommendations, notifications, prescriptions
 from tests.azurite import session_parties
 
 RX = {"medications": [{"name": "Amoxicillin 500mg", "dosage": "1 tablet 3x daily", "duration": "7 days",
@@ -15,6 +15,18 @@ RX = {"medications": [{"name": "Amoxicillin 500mg", "dosage": "1 tablet 3x daily
 LABS = {"recommendations": [{"test_name": "CBC", "priority": "routine", "instructions": "Fasting 8hrs"},
                             {"test_name": "HbA1c", "priority": "urgent"}],
         "notes": "Get done within 1 week"}
+
+
+# What a refused write would have changed: the table, its push, and a body unlike the stored one.
+STORED = {"prescription": (prescriptions, "prescription.ready",
+                           {"medications": [{"name": "Placebo", "dosage": "1 tablet"}]}),
+          "lab-tests": (lab_test_recommendations, "labtests.recommended",
+                        {"recommendations": [{"test_name": "TSH", "priority": "routine"}]})}
+
+
+async def _rows(db, table):
+    async with db.connect() as conn:
+        return [dict(r) for r in (await conn.execute(sa.select(table).order_by(table.c.id))).mappings().all()]
 
 
 async def _pushes(db, event_type: str):
@@ -87,10 +99,13 @@ async def test_bodies_are_validated(client, db, auth, path, body, loc):
                              headers=auth("doctor", doctor["id"]))
     assert resp.status == 422
     assert (await resp.json())["detail"][0]["loc"] == loc
+    table, push, _ = STORED[path]
+    assert await _rows(db, table) == [] and await _pushes(db, push) == []
 
 
 @pytest.mark.parametrize("path, body", [("prescription", RX), ("lab-tests", LABS)])
 async def test_who_may_write_and_when(client, db, auth, path, body):
+    table, push, other_body = STORED[path]
     patient, doctor, session, stranger, other_doctor = await session_parties(db, status="REQUESTED")
     url = f"/api/v2/connect/sessions/{session['id']}/{path}"
     resp = await client.post(url, json=body, headers=auth("doctor", doctor["id"]))
@@ -100,12 +115,17 @@ async def test_who_may_write_and_when(client, db, auth, path, body):
     assert (await client.post(url, json=body, headers=auth("client", ongoing["patient_id"]))).status == 403
     assert (await client.post(url, json=body, headers=auth("doctor", other_doctor["id"]))).status == 404
     assert (await client.put(url, json=body, headers=auth("doctor", doctor2["id"]))).status == 404  # nothing yet
+    assert await _rows(db, table) == [] and await _pushes(db, push) == []  # every refusal wrote nothing
     assert (await client.post(url, json=body, headers=auth("doctor", doctor2["id"]))).status == 201
-    assert (await client.put(url, json=body, headers=auth("client", ongoing["patient_id"]))).status == 403
+    [stored] = await _rows(db, table)
+    assert stored["version"] == 1 and stored["doctor_id"] == doctor2["id"]
+    assert (await client.put(url, json=other_body, headers=auth("client", ongoing["patient_id"]))).status == 403
     assert (await client.get(url, headers=auth("client", stranger["id"]))).status == 404
     assert (await client.get(url, headers=auth("doctor", other_doctor["id"]))).status == 404
-    assert (await client.put(url, json=body, headers=auth("doctor", other_doctor["id"]))).status == 404
+    assert (await client.put(url, json=other_body, headers=auth("doctor", other_doctor["id"]))).status == 404
     assert (await client.get(url)).status == 401
+    assert await _rows(db, table) == [stored]  # the foreign replacements changed nothing
+    assert len(await _pushes(db, push)) == 1
 
 
 async def test_concurrent_creates_make_one_prescription(client, db, auth):

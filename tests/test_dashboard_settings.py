@@ -71,7 +71,7 @@ async def test_coming_back_online_during_a_consultation_is_busy(client, db, auth
 
 
 async def test_presence_validation_and_roles(client, db, auth):
-    doctor = await make_doctor(db)
+    doctor = await make_doctor(db, presence_status="OFFLINE")
     user = await make_user(db)
     headers = auth("doctor", doctor["id"])
     for body in ({}, {"online": "maybe"}, {"online": None}):
@@ -80,15 +80,26 @@ async def test_presence_validation_and_roles(client, db, auth):
     assert (await client.put(f"{API}/online", json={"online": True}, headers=auth("client", user["id"]))).status == 403
     assert (await client.put(f"{API}/presence", json={"presence_status": "online"},
                              headers=auth("client", user["id"]))).status == 403
+    assert await _presence(db, doctor["id"]) == "OFFLINE"  # no refused request brought it online
 
 
 async def test_concurrent_presence_changes_end_in_one_of_the_requested_states(client, db, auth):
     doctor = await make_doctor(db, presence_status="OFFLINE")
     headers = auth("doctor", doctor["id"])
-    responses = await asyncio.gather(*[
-        client.put(f"{API}/online", json={"online": i % 2 == 0}, headers=headers) for i in range(10)])
-    assert all(r.status == 200 for r in responses)
-    assert await _presence(db, doctor["id"]) in ("ONLINE", "OFFLINE")
+    wanted = [i % 2 == 0 for i in range(10)]
+    responses = await asyncio.gather(*[client.put(f"{API}/online", json={"online": w}, headers=headers) for w in wanted])
+
+    def state(online: bool) -> dict:
+        return {"is_online": online, "presence_status": "ONLINE" if online else "OFFLINE",
+                "chat_enabled": True, "call_enabled": True}
+
+    # Each change is applied under the row lock and answers with the state it left.
+    assert [r.status for r in responses] == [200] * 10
+    assert [await r.json() for r in responses] == [state(w) for w in wanted]
+    # The row holds the last one applied: one of the two, whole (the order is the race's).
+    final = await (await client.get(f"{API}/overview", headers=headers)).json()
+    assert final["availability"] in (state(True), state(False))
+    assert await _presence(db, doctor["id"]) == final["availability"]["presence_status"]
 
 
 async def test_availability_switches(client, db, auth):
@@ -108,7 +119,8 @@ async def test_availability_switches(client, db, auth):
     resp = await client.patch(f"{API}/availability", json={"chat_enabled": "nope"}, headers=headers)
     assert resp.status == 422
     overview = await (await client.get(f"{API}/overview", headers=headers)).json()
-    assert overview["availability"]["call_enabled"] is False
+    assert overview["availability"] == {"is_online": True, "presence_status": "ONLINE", "chat_enabled": True,
+                                        "call_enabled": False}
 
 
 async def test_profile_get_and_patch(client, db, auth):
@@ -140,6 +152,7 @@ async def test_profile_get_and_patch(client, db, auth):
 async def test_profile_constraints(client, db, auth):
     doctor = await make_doctor(db)
     headers = auth("doctor", doctor["id"])
+    before = await (await client.get(f"{API}/profile", headers=headers)).json()
     cases = {
         "full_name": ["D", "x" * 101, "  ", None, 42], "years_experience": [-1, 61, "ten", 2.5],
         "about_short": ["x" * 601], "degrees": [[], [""], "MBBS", None],
@@ -151,6 +164,7 @@ async def test_profile_constraints(client, db, auth):
             resp = await client.patch(f"{API}/profile", headers=headers, json={field: value})
             assert resp.status == 422, (field, value)
             assert (await resp.json())["detail"][0]["loc"][:2] == ["body", field], (field, value)
+    assert await (await client.get(f"{API}/profile", headers=headers)).json() == before  # nothing applied
     for field, value in (("full_name", "Dr"), ("full_name", "x" * 100), ("years_experience", 0),
                          ("years_experience", 60), ("registration_number", "123456")):
         assert (await client.patch(f"{API}/profile", headers=headers, json={field: value})).status == 200

@@ -17,6 +17,31 @@ from tests.servers import start_server
 PHONE = "+919812345678"
 
 
+async def _waiting_for_the_otp_row(db, timeout: float = 10.0) -> None:
+    """Until a server backend waits for the row lock on otp_codes (the verify handler is in flight)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            async with db.connect() as conn:
+                waiting = await conn.scalar(sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock' AND query ILIKE '%otp_codes%'"))
+            if waiting:
+                return
+            await asyncio.sleep(0.02)
+
+
+async def _refusing_connections(port: int, timeout: float = 10.0) -> None:
+    """Until the server's listening socket is closed: a TCP connect is refused."""
+    async with asyncio.timeout(timeout):
+        while True:
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+            except ConnectionRefusedError:
+                return
+            writer.close()
+            await asyncio.sleep(0.02)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 async def test_shutdown_finishes_in_flight_requests_then_stops_accepting(settings, db, sig):
     """A request whose handler is running when the signal arrives still gets its full response;
@@ -32,10 +57,10 @@ async def test_shutdown_finishes_in_flight_requests_then_stops_accepting(setting
             await blocker.execute(sa.select(otp_codes).where(otp_codes.c.phone == PHONE).with_for_update())
             in_flight = asyncio.create_task(http.post(
                 server.api_url + "/auth/verify-otp", json={"phone": PHONE, "code": "123456"}))
-            await asyncio.sleep(0.5)
+            await _waiting_for_the_otp_row(db)
             assert not in_flight.done()
             server.proc.send_signal(sig)
-            await asyncio.sleep(0.5)
+            await _refusing_connections(server.port)
             with pytest.raises(aiohttp.ClientConnectionError):
                 async with aiohttp.ClientSession() as other:
                     await other.get(server.base_url + "/healthz", timeout=aiohttp.ClientTimeout(total=2))

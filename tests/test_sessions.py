@@ -51,6 +51,12 @@ async def _outbox(db):
     return [(r["channel"], r["event_type"], r["data"]) for r in rows]
 
 
+async def _sessions(db):
+    async with db.connect() as conn:
+        rows = (await conn.execute(sa.select(connect_sessions.c.id, connect_sessions.c.status))).all()
+    return sorted((str(r.id), r.status) for r in rows)
+
+
 async def _pushes(db):
     async with db.connect() as conn:
         rows = (await conn.execute(sa.select(notifications).order_by(notifications.c.created_at))).mappings().all()
@@ -124,31 +130,40 @@ async def test_create_refusals(api, db, auth, doctor, patient, status, code):
     resp = await _request(api, auth, p, d)
     assert resp.status == status
     assert (await resp.json())["code"] == code
-    assert await _outbox(db) == [] and await _pushes(db) == []
+    assert await _sessions(db) == [] and await _outbox(db) == [] and await _pushes(db) == []
 
 
 async def test_unknown_doctor_is_404(api, db, auth):
     patient, _ = await _people(db)
     resp = await api.post(SESSIONS, json={"target_doctor_id": str(uuid.uuid4())}, headers=auth("client", patient["id"]))
     assert resp.status == 404 and (await resp.json())["code"] == "DOCTOR_NOT_FOUND"
+    assert await _sessions(db) == [] and await _outbox(db) == [] and await _pushes(db) == []
 
 
-@pytest.mark.parametrize("balance, status", [(2_499, 400), (None, 400), (2_500, 201)])
-async def test_wallet_must_prepay_five_minutes(api, db, auth, balance, status):
+@pytest.mark.parametrize("balance", [2_499, None])
+async def test_wallet_must_prepay_five_minutes(api, db, auth, balance):
     patient, doctor = await _people(db, balance=balance)  # rate 500 → 2500 needed
     resp = await _request(api, auth, patient, doctor)
-    assert resp.status == status
-    if status == 400:
-        assert (await resp.json())["code"] == "INSUFFICIENT_BALANCE"
+    assert resp.status == 400 and (await resp.json())["code"] == "INSUFFICIENT_BALANCE"
+    assert await _sessions(db) == [] and await _outbox(db) == [] and await _pushes(db) == []
+
+
+async def test_five_minutes_prepaid_is_enough(api, db, auth):
+    patient, doctor = await _people(db, balance=2_500)
+    resp = await _request(api, auth, patient, doctor)
+    assert resp.status == 201, await resp.text()
+    assert await _sessions(db) == [((await resp.json())["session_id"], "REQUESTED")]
 
 
 @pytest.mark.parametrize("existing", ["REQUESTED", "ONGOING"])
 async def test_one_active_session_per_patient(api, db, auth, existing):
     patient, doctor = await _people(db)
     other = await factories.make_doctor(db)
-    await factories.make_session(db, patient["id"], other["id"], status=existing)
+    active = await factories.make_session(db, patient["id"], other["id"], status=existing)
     resp = await _request(api, auth, patient, doctor)
     assert resp.status == 409 and (await resp.json())["code"] == "SESSION_ALREADY_ACTIVE"
+    assert await _sessions(db) == [(str(active["id"]), existing)]
+    assert await _outbox(db) == [] and await _pushes(db) == []
 
 
 async def test_a_lapsed_request_does_not_block_a_new_one(api, db, auth, frozen_clock):
@@ -175,6 +190,7 @@ async def test_create_validation(api, db, auth, body, loc):
     resp = await api.post(SESSIONS, json=body, headers=auth("client", patient["id"]))
     assert resp.status == 422
     assert (await resp.json())["detail"][0]["loc"] == loc
+    assert await _sessions(db) == [] and await _outbox(db) == []
 
 
 async def test_create_requires_a_client(api, db, auth):
@@ -182,6 +198,7 @@ async def test_create_requires_a_client(api, db, auth):
     body = {"target_doctor_id": str(doctor["id"])}
     assert (await api.post(SESSIONS, json=body)).status == 401
     assert (await api.post(SESSIONS, json=body, headers=auth("doctor", doctor["id"]))).status == 403
+    assert await _sessions(db) == [] and await _outbox(db) == [] and await _pushes(db) == []
 
 
 async def test_requests_lists_own_pending_oldest_first(api, db, auth, frozen_clock):

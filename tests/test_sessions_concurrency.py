@@ -49,28 +49,64 @@ async def test_twenty_concurrent_accepts_one_winner(api, db, auth):
     assert await _count(db, event_outbox, event_outbox.c.event_type == "session_request_removed") == 1
 
 
+# Whichever answer wins decides the rest: (final status, the losers' code, the doctor's presence).
+AFTER = {"accept": ("ONGOING", "SESSION_NOT_REQUESTED", "BUSY"), "reject": ("REJECTED", "SESSION_REJECTED", "ONLINE")}
+
+
 async def test_concurrent_accept_and_reject_one_winner(api, db, auth):
     patient, doctor, sid = await _request(api, db, auth)
     headers = auth("doctor", doctor["id"])
-    calls = [api.post(f"{SESSIONS}/{sid}/{action}", headers=headers) for action in ["accept", "reject"] * 5]
-    responses = await asyncio.gather(*calls)
-    assert sum(1 for r in responses if r.status == 200) == 1
-    assert all(r.status in (200, 409) for r in responses)
+    actions = ["accept", "reject"] * 5
+    responses = await asyncio.gather(*[api.post(f"{SESSIONS}/{sid}/{action}", headers=headers) for action in actions])
+    [winner] = [action for action, r in zip(actions, responses) if r.status == 200]
+    status, losers_code, presence = AFTER[winner]
+    assert await _statuses(responses) == {(200, None): 1, (409, losers_code): 9}
+    async with db.connect() as conn:
+        assert await conn.scalar(sa.select(connect_sessions.c.status)) == status
+        assert await conn.scalar(sa.select(doctors.c.presence_status).where(doctors.c.id == doctor["id"])) == presence
     assert await _count(db, event_outbox, event_outbox.c.event_type == "session_request_removed") == 1
 
 
+async def _until_waiting_on_locks(db, count: int, timeout: float = 10.0) -> None:
+    """Until `count` backends of the test database wait for a lock (requests queued on a row)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            async with db.connect() as conn:
+                waiting = await conn.scalar(sa.text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"))
+            if waiting >= count:
+                assert waiting == count
+                return
+            await asyncio.sleep(0.02)
+
+
 async def test_concurrent_cancel_and_accept_one_winner(api, db, auth):
+    """The patient's cancel and three accepts all in flight on the locked row, the cancel first in its
+    queue: the cancel wins, and each accept, re-reading the row once it holds the lock, finds it
+    CANCELLED (not a stale REQUESTED it would start and bill)."""
     patient, doctor, sid = await _request(api, db, auth)
     doctor_h, patient_h = auth("doctor", doctor["id"]), auth("client", patient["id"])
-    calls = [api.post(f"{SESSIONS}/{sid}/{action}", headers=headers)
-             for action, headers in [("accept", doctor_h), ("end", patient_h)] * 5]
-    responses = await asyncio.gather(*calls)
-    winners = [r for r in responses if r.status == 200]
-    assert len(winners) in (1, 2)  # accept then end (billed) is legal; anything after is 409
+    async with db.connect() as holder:
+        tx = await holder.begin()
+        await holder.execute(sa.select(connect_sessions.c.id).where(connect_sessions.c.id == sid).with_for_update())
+        cancel = asyncio.create_task(api.post(f"{SESSIONS}/{sid}/end", headers=patient_h))
+        await _until_waiting_on_locks(db, 1)
+        accepts = [asyncio.create_task(api.post(f"{SESSIONS}/{sid}/accept", headers=doctor_h)) for _ in range(3)]
+        await _until_waiting_on_locks(db, 4)
+        await tx.rollback()
+    cancelled = await cancel
+    assert cancelled.status == 200, await cancelled.text()
+    assert (await cancelled.json())["status"] == "CANCELLED"
+    assert await _statuses([await a for a in accepts]) == {(409, "SESSION_CANCELLED"): 3}
     async with db.connect() as conn:
-        status = await conn.scalar(sa.select(connect_sessions.c.status))
-    assert status in ("CANCELLED", "ONGOING", "ENDED")
-    assert await _count(db, wallet_transactions) == (1 if status == "ENDED" else 0)
+        row = (await conn.execute(sa.select(connect_sessions))).mappings().one()
+        presence = await conn.scalar(sa.select(doctors.c.presence_status).where(doctors.c.id == doctor["id"]))
+    assert (row["status"], row["ended_by"], row["started_at"]) == ("CANCELLED", "patient", None)
+    assert presence == "ONLINE"  # never made BUSY by an accept
+    assert await _count(db, wallet_transactions) == 0
+    removed = await _count(db, event_outbox, event_outbox.c.event_type == "session_request_removed")
+    assert removed == 1 and await _count(db, event_outbox, event_outbox.c.event_type == "session.ended") == 0
 
 
 async def test_double_end_sequential_bills_once(api, db, auth, frozen_clock):

@@ -62,9 +62,16 @@ async def open_stream(client, headers=None, params=None) -> SseReader:
     return SseReader(resp)
 
 
-async def nothing_more(reader: SseReader, wait: float = 0.3) -> None:
-    with pytest.raises(TimeoutError):
-        await reader.next(timeout=wait)
+async def nothing_more(app, doctor: dict, *readers: SseReader) -> None:
+    """Nothing else is on its way to `readers` (streams of `doctor`, each read up to here): once every
+    committed event is out of the outbox, a fence published on the channel now is the next message
+    on each. (Ephemeral, so it never shows up in a later replay.)"""
+    await relayed(app)
+    fence = {"fence": str(uuid.uuid4())}
+    assert await app[keys.BUS].publish_ephemeral(doctor_requests_channel(doctor["id"]), "fence", fence)
+    for reader in readers:
+        msg = await reader.next()
+        assert (msg.event, msg.id, msg.data) == ("fence", None, fence), msg
 
 
 @pytest.fixture
@@ -92,8 +99,8 @@ async def test_connected_then_snapshot_then_live_events_with_ids(client, db, aut
     assert [m.data for m in snapshot] == [older, newer]  # oldest first, the shape of GET .../requests
     assert {m.id for m in snapshot} == {connected.id}
     rest = await client.get("/api/v2/connect/sessions/requests", headers=auth("doctor", doctor["id"]))
-    if rest.status == 200:  # the sessions endpoints exist: the same item shape
-        assert (await rest.json())["items"] == [older, newer]
+    assert rest.status == 200
+    assert (await rest.json())["items"] == [older, newer]  # the snapshot has the list's item shape
 
     live = await request_session(app, doctor, patients[3])
     msg = (await reader.events(1))[0]
@@ -104,7 +111,7 @@ async def test_connected_then_snapshot_then_live_events_with_ids(client, db, aut
     assert removed.event == "session_request_removed"
     assert removed.data == {"session_id": older["session_id"], "status": "REJECTED"}
     assert int(removed.id) > int(msg.id)
-    await nothing_more(reader)
+    await nothing_more(app, doctor, reader)
 
 
 async def test_last_event_id_replays_exactly_the_missed_events(client, auth, people):
@@ -136,7 +143,7 @@ async def test_last_event_id_replays_exactly_the_missed_events(client, auth, peo
         ]
         ids = [int(m.id) for m in replay]
         assert ids == sorted(ids) and ids[0] > int(seen.id)
-        await nothing_more(resumed)
+        await nothing_more(app, doctor, resumed)
         resumed.response.close()
 
 
@@ -155,7 +162,7 @@ async def test_resume_from_a_snapshot_id_misses_nothing_and_repeats_nothing(clie
     resumed = await open_stream(client, {**headers, "Last-Event-ID": snap.id})
     assert (await resumed.next()).event == "connected"
     assert [m.data for m in await resumed.events(1)] == [later]
-    await nothing_more(resumed)
+    await nothing_more(app, doctor, resumed)
 
 
 async def test_last_event_id_outside_the_history_sends_the_snapshot_again(client, auth, people):
@@ -184,7 +191,7 @@ async def test_a_live_event_already_in_the_snapshot_only_moves_the_cursor(client
         await publish_after_commit(conn, doctor_requests_channel(doctor["id"]), "session_requested", item)
     cursor = await reader.next()
     assert cursor.id.isdigit() and cursor.event is None and cursor.raw_data is None
-    await nothing_more(reader)
+    await nothing_more(app, doctor, reader)
 
 
 async def test_comment_ping_at_the_configured_interval(make_client, auth, people):

@@ -155,7 +155,11 @@ async def test_the_server_never_logs_a_query_string_token(settings, db):
             async with http.get(server.api_url + "/connect/sessions/requests/stream",
                                 params={"access_token": expired}) as refused:
                 assert refused.status == 401
-        await asyncio.sleep(0.3)
+            # Both requests are over on the server (the refusal answered, the stream's handler past
+            # its connection's end): whatever they logged is written before this answer.
+            async with asyncio.timeout(10):
+                while "allign_sse_connections 0.0" not in await (await http.get(server.base_url + "/metrics")).text():
+                    await asyncio.sleep(0.05)
         output = server.output()
         assert "DEBUG" in output  # the log is on, at its most verbose
         assert token not in output and expired not in output and "access_token" not in output

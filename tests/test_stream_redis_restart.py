@@ -44,7 +44,11 @@ async def test_streams_survive_a_redis_restart_without_losing_events(make_client
     second = await request_session(app, doctor, patients[1])          # commits while Redis is down
     await remove_session(app, doctor, first["session_id"], "CANCELLED")
     assert (await client.get("/healthz")).status == 200                # REST keeps answering
-    await asyncio.sleep(0.5)
+    relay = app[keys.BUS].relay
+    passes = relay.passes
+    async with asyncio.timeout(10):  # a whole relay pass begun after both commits (and failed)
+        while relay.passes < passes + 2:
+            await asyncio.sleep(0.02)
     assert await unpublished(db) == 2                                   # waiting in the outbox
 
     # A console that connects while Redis is down still gets its snapshot.
@@ -58,16 +62,16 @@ async def test_streams_survive_a_redis_restart_without_losing_events(make_client
     got = await reader.events(2, timeout=15)
     assert [(m.event, m.data) for m in got] == expected
     assert int(seen.id) < int(got[0].id) < int(got[1].id)
-    await nothing_more(reader)
     # The late console was behind the snapshot for `second`: it only gets the removal.
     assert [(m.event, m.data) for m in await late.events(1, timeout=15)] == expected[1:]
+    await nothing_more(app, doctor, reader, late)
 
     # Resume after an id the restarted Redis never held: replayed from the outbox, exactly.
     resumed = await open_stream(client, {**headers, "Last-Event-ID": seen.id})
     assert (await resumed.next()).id == seen.id
     replay = await resumed.events(2)
     assert [(m.id, m.event, m.data) for m in replay] == [(m.id, m.event, m.data) for m in got]
-    await nothing_more(resumed)
+    await nothing_more(app, doctor, resumed, reader, late)
 
     # And live delivery works again on every stream.
     third = await request_session(app, doctor, patients[2])

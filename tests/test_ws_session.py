@@ -165,6 +165,9 @@ async def test_socket_errors_do_not_close(client, db, auth):
     err = await recv_type(ws, "error")
     assert err["data"] == {"ref": 1, "status": 409, "code": "SESSION_NOT_ONGOING",
                            "detail": "Messages can only be sent while the session is ongoing"}
+    async with db.connect() as conn:  # refused: nothing stored, nothing to deliver
+        assert await conn.scalar(sa.select(sa.func.count()).select_from(messages)) == 0
+        assert await conn.scalar(sa.select(sa.func.count()).select_from(event_outbox)) == 0
     await ws.send_json({"type": "message.send", "id": 2, "data": {"content_type": "text"}})
     err = await recv_type(ws, "error")
     assert err["data"]["status"] == 422 and err["data"]["code"] == "VALIDATION_ERROR"
@@ -313,14 +316,24 @@ async def test_resume_into_an_ended_session(client, auth, pair):
 
 async def test_unanswered_heartbeat_closes_and_metrics_count(make_client, auth, pair):
     patient, doctor, session = pair
-    client = await make_client(ws_heartbeat=0.2)
+    # A ping every 0.5 s, each closing the socket unless its pong is back within 0.25 s.
+    client = await make_client(ws_heartbeat=0.5)
     registry = client.server.app[keys.STREAMS]
-    lively = await client.ws_connect(ws_path(session), headers=auth("doctor", doctor["id"]))
+    lively = await client.ws_connect(ws_path(session), headers=auth("doctor", doctor["id"]), autoping=False)
     frames: asyncio.Queue = asyncio.Queue()
+    pings = 0
 
-    async def keep_reading():  # aiohttp's client answers pings only while someone receives
-        while (msg := await lively.receive()).type == aiohttp.WSMsgType.TEXT:
-            frames.put_nowait(msg.json())
+    async def keep_reading():  # answers every heartbeat ping, and counts them
+        nonlocal pings
+        while True:
+            msg = await lively.receive()
+            if msg.type == aiohttp.WSMsgType.PING:
+                await lively.pong(msg.data)
+                pings += 1
+            elif msg.type == aiohttp.WSMsgType.TEXT:
+                frames.put_nowait(msg.json())
+            else:
+                return
 
     reader = asyncio.create_task(keep_reading())
     silent = await client.ws_connect(ws_path(session), headers=auth("client", patient["id"]), autoping=False)
@@ -328,10 +341,15 @@ async def test_unanswered_heartbeat_closes_and_metrics_count(make_client, auth, 
     assert "allign_ws_connections 2.0" in await (await client.get("/metrics")).text()
     msg = await silent.receive(timeout=2)
     assert msg.type == aiohttp.WSMsgType.PING  # and we never answer it
-    async with asyncio.timeout(3):
+    async with asyncio.timeout(5):
         while registry.count("ws") != 1:
             await asyncio.sleep(0.05)
-    await asyncio.sleep(0.5)  # a few more heartbeats: the answering client stays
+    # Two more heartbeats: the server pings only a socket whose previous pong came back in time,
+    # so the second proves the answering client outlived the deadline of the first.
+    answered = pings
+    async with asyncio.timeout(10):
+        while pings < answered + 2:
+            await asyncio.sleep(0.05)
     assert registry.count("ws") == 1 and not lively.closed
     await client.post(msg_url(session), json=text(), headers=auth("client", patient["id"]))
     async with asyncio.timeout(5):

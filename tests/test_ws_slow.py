@@ -33,8 +33,8 @@ async def test_client_that_stops_reading_is_closed_with_a_named_reason(slow_clie
     token = factories.access_token(settings, "client", patient["id"])
     url = slow_client.make_url(f"/api/v2/connect/sessions/{session['id']}/ws?access_token={token}")
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(socket_factory=_small_receive_buffer)) as http:
+        # Subscribed before the handshake completes: every event committed from here on is for it.
         ws = await http.ws_connect(url, autoping=False, autoclose=False, max_msg_size=0)
-        await asyncio.sleep(0.1)  # subscribed
         # ~12 MB of events, far more than the socket buffers: the server's writer blocks and the
         # subscription's bounded queue (4) overflows.
         big = "x" * 100_000
