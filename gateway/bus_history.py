@@ -16,11 +16,11 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-import sqlalchemy as sa
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.bus_subscription import Event
+from storage import driver
 
 
 class BusKeys:
@@ -47,20 +47,25 @@ def _stream_event(entry_id: bytes, fields: dict[bytes, bytes]) -> Event:
     return Event.durable(stream_seq(entry_id), fields[b"t"].decode(), orjson.loads(fields[b"d"]))
 
 
-_DB_PAGE = sa.text("""
+_DB_PAGE = """
     SELECT event_id, event_type, data FROM event_outbox
-    WHERE channel = :channel AND event_id > :after
-    ORDER BY event_id LIMIT :limit
-""")
+    WHERE channel = $1 AND event_id > $2
+    ORDER BY event_id LIMIT $3
+"""
 # Oldest event id still kept (or, with nothing kept, the next id to be assigned): the table covers
 # every id from there on, because rows are pruned oldest first.
 _FLOOR = """coalesce(
         (SELECT min(event_id) FROM event_outbox WHERE event_id IS NOT NULL),
         (SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM event_bus_seq))"""
-_DB_FLOOR = sa.text(f"SELECT {_FLOOR}")
+_DB_FLOOR = f"SELECT {_FLOOR}"
 # Everything below the floor was published (only published rows are pruned).
-_DB_TIP = sa.text(f"""SELECT greatest(
-    (SELECT max(event_id) FROM event_outbox WHERE published_at IS NOT NULL), {_FLOOR} - 1, 0)""")
+_DB_TIP = f"""SELECT greatest(
+    (SELECT max(event_id) FROM event_outbox WHERE published_at IS NOT NULL), {_FLOOR} - 1, 0)"""
+
+
+def _data(raw: Any) -> dict[str, Any]:
+    # asyncpg hands jsonb over as text unless a codec is set on the connection.
+    return orjson.loads(raw) if isinstance(raw, (str, bytes)) else raw
 
 
 class History:
@@ -79,7 +84,7 @@ class History:
             pass
         # Redis down or freshly restarted: the outbox knows what went out.
         async with self.engine.connect() as conn:
-            return int((await conn.execute(_DB_TIP)).scalar_one())
+            return int(await driver.fetchval(conn, _DB_TIP))
 
     async def read(self, channel: str, after: int, limit: int) -> tuple[list[Event], bool]:
         """Up to `limit` events of `channel` with id > `after`, in order, and whether the source
@@ -104,8 +109,8 @@ class History:
 
     async def _read_db(self, channel: str, after: int, limit: int) -> tuple[list[Event], bool]:
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(_DB_PAGE, {"channel": channel, "after": after, "limit": limit})).all()
+            rows = await driver.fetch(conn, _DB_PAGE, channel, after, limit)
             # Read after the page: rows pruned meanwhile raise the floor, never hide a gap.
-            floor = int((await conn.execute(_DB_FLOOR)).scalar_one())
-        events = [Event.durable(int(r.event_id), r.event_type, r.data) for r in rows]
+            floor = int(await driver.fetchval(conn, _DB_FLOOR))
+        events = [Event.durable(int(r["event_id"]), r["event_type"], _data(r["data"])) for r in rows]
         return events, after >= floor - 1
