@@ -33,7 +33,7 @@ import aiohttp  # noqa: E402
 import asyncpg  # noqa: E402
 
 from config import load_settings  # noqa: E402
-from gateway import tokens  # noqa: E402
+from domain import tokens  # noqa: E402
 from storage.catalogs import (  # noqa: E402
     LAB_TEST_STEPS, MEDICINE_STEPS, search_params,
 )

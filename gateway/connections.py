@@ -15,7 +15,8 @@ The per-connection bounded send queue is the subscription's queue (gateway.bus_s
 a consumer that does not drain it is cut off with reason "slow_consumer".
 
 A token is checked when its connection opens; a connection tracked with its principal is closed
-once that token expires (checked every second) or is revoked by a logout (every 10 seconds).
+once that token expires or stops being valid (logout, revoked login, password change, deactivation:
+gateway.auth's in-memory view, so the check costs no round trip), both checked every second.
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ from common.tasks import stop_task
 log = logging.getLogger(__name__)
 
 REAP_INTERVAL = 1.0
-CREDENTIALS_INTERVAL = 10.0  # how often held connections' tokens are checked against the denylist
+CREDENTIALS_INTERVAL = 1.0  # how often held connections' tokens are checked for revocation
 CLIENT_GONE = "client_gone"
 TOKEN_EXPIRED = "token_expired"
 TOKEN_REVOKED = "token_revoked"
@@ -91,9 +92,10 @@ class Connection:
 
 
 class ConnectionRegistry:
-    """`now()` gives the time tokens expire against; `revoked(jtis)` answers which of those token ids
-    are revoked (logout). A connection opened with a principal is closed with TOKEN_EXPIRED or
-    TOKEN_REVOKED once its token stops being valid: the token was checked at connect only."""
+    """`now()` gives the time tokens expire against; `revoked(principals)` answers which of those
+    principals' tokens are no longer valid, by jti (gateway.auth.revoked_jtis). A connection opened
+    with a principal is closed with TOKEN_EXPIRED or TOKEN_REVOKED once its token stops being valid:
+    the token was checked at connect only."""
 
     def __init__(self, metrics: Any, *, now: Callable[[], dt.datetime] | None = None,
                  revoked: Callable[[set[Any]], Awaitable[set[Any]]] | None = None) -> None:
@@ -151,7 +153,7 @@ class ConnectionRegistry:
         held = [c for c in self._open if c.close_reason is None and c.principal is not None]
         if self._revoked is None or not held:
             return 0
-        revoked = await self._revoked({c.principal.jti for c in held})
+        revoked = await self._revoked({c.principal for c in held})
         closing = [c for c in held if c.principal.jti in revoked]
         for conn in closing:
             conn.close(TOKEN_REVOKED)

@@ -14,6 +14,7 @@ from domain.errors import ApiError, ValidationFailed
 from gateway import keys
 from gateway.jsonutil import json_response
 from schemas.common import flatten_errors
+from storage.db import describe_error, is_database_error
 
 log = logging.getLogger("allign.http")
 REQUEST_ID = web.RequestKey("request_id", str)
@@ -91,13 +92,19 @@ async def error_middleware(request: web.Request, handler):
         return error_response(503, "Server busy, try again", "DATABASE_BUSY", {"Retry-After": "1"})
     except DBAPIError as exc:
         if not exc.connection_invalidated:
-            log.exception("database error request_id=%s %s %s", request.get(REQUEST_ID), request.method,
-                          request.rel_url.path)
+            # Never str(exc): it holds the statement's data. describe_error: class, SQLSTATE, schema
+            # names, first words; the traceback is rendered the same way (storage.db's log redaction).
+            log.exception("database error request_id=%s %s %s: %s", request.get(REQUEST_ID), request.method,
+                          request.rel_url.path, describe_error(exc))
             return error_response(500, "Internal server error", "INTERNAL_ERROR")
         log.warning("database connection lost request_id=%s", request.get(REQUEST_ID))
         return error_response(503, "Database temporarily unavailable", "DATABASE_UNAVAILABLE",
                               {"Retry-After": "1"})
-    except Exception:
-        log.exception("unhandled error request_id=%s %s %s", request.get(REQUEST_ID), request.method,
-                      request.rel_url.path)
+    except Exception as exc:
+        if is_database_error(exc):  # a statement on the asyncpg driver (storage.driver)
+            log.exception("database error request_id=%s %s %s: %s", request.get(REQUEST_ID), request.method,
+                          request.rel_url.path, describe_error(exc))
+        else:
+            log.exception("unhandled error request_id=%s %s %s", request.get(REQUEST_ID), request.method,
+                          request.rel_url.path)
         return error_response(500, "Internal server error", "INTERNAL_ERROR")

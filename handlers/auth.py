@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 import logging
-import math
 
 from aiohttp import web
-from redis.exceptions import RedisError
 
 from domain import otp as otp_rules
 from domain.errors import NotFound, ServiceUnavailable, TooManyRequests, Unauthorized
-from gateway import keys, ratelimit, tokens
-from gateway.auth import denylist_key, principal, requires
+from domain import tokens
+from gateway import auth, keys, ratelimit
+from gateway.auth import principal, requires
 from gateway.jsonutil import json_response
 from common.passwords import verify_password
 from gateway.tx import transaction
@@ -19,7 +18,7 @@ from schemas.auth import (AdminLoginIn, DoctorLoginIn, RefreshIn, RequestOtpIn, 
                           normalize_phone)
 from schemas.common import parse_body
 from storage import credentials, otp, users
-from storage.auth_tokens import RefreshFailure, issue_token_pair, revoke_family, rotate_refresh_token
+from storage.auth_tokens import RefreshFailure, issue_token_pair, revoke_access_token, rotate_refresh_token
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -147,6 +146,8 @@ async def refresh(request: web.Request) -> web.Response:
     async with transaction(app) as conn:
         result = await rotate_refresh_token(conn, settings, claims, body["refresh_token"], now)
     if isinstance(result, RefreshFailure):
+        if result is RefreshFailure.REUSED:
+            await auth.sync(app)  # the family's access tokens die here before the client hears of it
         raise Unauthorized(result.value, code=_REFRESH_CODES[result])
     return json_response(result.as_json())
 
@@ -154,15 +155,11 @@ async def refresh(request: web.Request) -> web.Response:
 @routes.post("/auth/logout")
 @requires()
 async def logout(request: web.Request) -> web.Response:
+    """This access token and its whole login (refresh tokens, the login's other access tokens), on
+    every process within gateway.auth.STALENESS_BOUND, on this one before the answer."""
     app, who = request.app, principal(request)
-    now = app[keys.CLOCK].now()
-    if who.claims.family is not None:
-        async with transaction(app) as conn:
-            await revoke_family(conn, who.claims.family, now)
-    ttl = max(1, math.ceil((who.claims.expires_at - now).total_seconds()))
-    try:
-        await app[keys.REDIS].set(denylist_key(app, who.jti), b"1", ex=ttl)
-    except RedisError:
-        log.error("logout: could not denylist the access token (Redis error)")
-        raise ServiceUnavailable("Logout could not be completed; try again shortly") from None
+    async with transaction(app) as conn:
+        await revoke_access_token(conn, who.claims, app[keys.CLOCK].now(),
+                                  access_ttl=app[keys.SETTINGS].access_token_ttl)
+    await auth.sync(app)
     return json_response({"message": "Logged out"})

@@ -16,7 +16,10 @@ Queue workers (the event relay, the push worker) run on a connection of their ow
 
 Errors: a connection found dead is handed to SQLAlchemy, which invalidates the pool and raises
 DBAPIError(connection_invalidated=True) exactly as for its own statements (the API answers 503).
-Other errors propagate as asyncpg raised them.
+Other errors propagate as asyncpg raised them, with the statement attached (`query`) when asyncpg did
+not attach it (an argument it could not encode). asyncpg has no `hide_parameters`: its errors carry
+data (the server's DETAIL, a quoted argument), so they reach the log only as storage.db describes
+them (`install_log_redaction`): class, SQLSTATE, schema names, the statement's first words.
 """
 from __future__ import annotations
 
@@ -51,7 +54,9 @@ async def _run(conn: AsyncConnection, method: str, query: str, args: tuple, begi
     raw = await driver(conn, begin=begin)
     try:
         return await getattr(raw, method)(query, *args)
-    except Exception:
+    except Exception as exc:
+        if isinstance(exc, (asyncpg.PostgresError, asyncpg.InterfaceError)) and getattr(exc, "query", None) is None:
+            exc.query = query  # named in the log by its first words, never with its arguments
         await _dead(conn, raw)
         raise
 

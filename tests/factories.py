@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from config import Settings
-from gateway import tokens
+from domain import tokens
 from common.passwords import hash_password_sync
 from storage.tables import admins, doctors, users
 

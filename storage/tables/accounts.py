@@ -1,4 +1,4 @@
-"""Patients (users), doctors' login identity lives in doctors; admins; tokens; OTP codes."""
+"""Patients (users), doctors' login identity lives in doctors; admins; tokens; revocations; OTP codes."""
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -24,6 +24,8 @@ users = sa.Table(
     updated_at(),
     sa.CheckConstraint("sex IS NULL OR sex IN ('male','female','other','prefer_not_to_say')", name="sex"),
 )
+# The revocation view's full load lists inactive accounts without reading all users (migration 0011).
+sa.Index("ix_users_inactive", users.c.id, postgresql_where=sa.not_(users.c.is_active))
 
 admins = sa.Table(
     "admins", metadata,
@@ -56,4 +58,20 @@ otp_codes = sa.Table(
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     created_at(),
+)
+
+# Revocations as an ordered log (migration 0011, which also adds the triggers that write it): ids are
+# drawn from the sequence by a BEFORE INSERT trigger under an advisory lock, so they commit in order.
+auth_revocations_id_seq = sa.Sequence("auth_revocations_id_seq", metadata=metadata, data_type=sa.BigInteger)
+
+auth_revocations = sa.Table(
+    "auth_revocations", metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("ref", UUID(as_uuid=True), nullable=False, index=True),
+    sa.Column("role", sa.Text),
+    sa.Column("not_before", sa.DateTime(timezone=True)),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    created_at(),
+    sa.CheckConstraint("kind IN ('token', 'family', 'subject', 'inactive', 'active')", name="kind"),
 )

@@ -1,6 +1,7 @@
 """Public reference catalogs: medicines (1mg) and lab tests (Dr. Lal PathLabs).
 
-Indexes (prefix text_pattern_ops, trigram GIN) are created by migration 0004_catalogs.
+Schema: migration 0004_catalogs, which also creates the fuzzy-search SQL functions. Indexes: prefix
+(B-tree text_pattern_ops) and trigram GIN; see storage/catalogs.py for the queries they serve.
 """
 from __future__ import annotations
 
@@ -33,6 +34,9 @@ medicines = sa.Table(
     created_at(),
     updated_at(),
     sa.UniqueConstraint("provider", "name_normalized", "composition_key", name="uq_medicines_natural_key"),
+    sa.CheckConstraint("(review_excellent_pct IS NULL OR review_excellent_pct BETWEEN 0 AND 100) "
+                       "AND (review_average_pct IS NULL OR review_average_pct BETWEEN 0 AND 100) "
+                       "AND (review_poor_pct IS NULL OR review_poor_pct BETWEEN 0 AND 100)", name="reviews"),
 )
 
 # Narrow search projections of medicines (see migration 0004 for why they exist).
@@ -41,6 +45,10 @@ medicine_names = sa.Table(
     sa.Column("id", UUID(as_uuid=True), sa.ForeignKey("medicines.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("name_normalized", sa.Text, nullable=False),
 )
+sa.Index("ix_medicine_names_prefix", medicine_names.c.name_normalized,
+         postgresql_ops={"name_normalized": "text_pattern_ops"}, postgresql_include=["id"])
+sa.Index("ix_medicine_names_trgm", medicine_names.c.name_normalized, postgresql_using="gin",
+         postgresql_ops={"name_normalized": "gin_trgm_ops"})
 
 medicine_salts = sa.Table(
     "medicine_salts", metadata,
@@ -50,11 +58,19 @@ medicine_salts = sa.Table(
     sa.Column("salt_normalized", sa.Text, nullable=False),
     sa.Column("name_normalized", sa.Text, nullable=False),
 )
+# In ranking order per salt: "the first 10 medicines containing paracetamol" is an index-only range read.
+sa.Index("ix_medicine_salts_ranked", medicine_salts.c.salt_normalized, sa.func.length(medicine_salts.c.name_normalized),
+         medicine_salts.c.name_normalized, medicine_salts.c.medicine_id)
 
+# The distinct salts (no primary key: the unique prefix index keeps them distinct).
 medicine_salt_names = sa.Table(
     "medicine_salt_names", metadata,
     sa.Column("salt_normalized", sa.Text, nullable=False),
 )
+sa.Index("ix_medicine_salt_names_prefix", medicine_salt_names.c.salt_normalized, unique=True,
+         postgresql_ops={"salt_normalized": "text_pattern_ops"})
+sa.Index("ix_medicine_salt_names_trgm", medicine_salt_names.c.salt_normalized, postgresql_using="gin",
+         postgresql_ops={"salt_normalized": "gin_trgm_ops"})
 
 lab_tests = sa.Table(
     "lab_tests", metadata,
@@ -71,7 +87,16 @@ lab_tests = sa.Table(
     updated_at(),
     sa.UniqueConstraint("provider", "name_normalized", name="uq_lab_tests_natural_key"),
     sa.UniqueConstraint("provider", "code", name="uq_lab_tests_code"),
+    sa.CheckConstraint("(price_paise IS NULL OR price_paise >= 0) "
+                       "AND (original_price_paise IS NULL OR original_price_paise >= 0) "
+                       "AND (parameters_count IS NULL OR parameters_count >= 0)", name="amounts"),
 )
+sa.Index("ix_lab_tests_name_prefix", lab_tests.c.name_normalized, postgresql_ops={"name_normalized": "text_pattern_ops"})
+# An expression's operator class is keyed by its label (SQLAlchemy); the label is not part of the index.
+sa.Index("ix_lab_tests_code_prefix", sa.func.lower(lab_tests.c.code).label("lower_code"),
+         postgresql_ops={"lower_code": "text_pattern_ops"})
+sa.Index("ix_lab_tests_name_trgm", lab_tests.c.name_normalized, postgresql_using="gin",
+         postgresql_ops={"name_normalized": "gin_trgm_ops"})
 
 lab_test_aliases = sa.Table(
     "lab_test_aliases", metadata,
@@ -80,3 +105,5 @@ lab_test_aliases = sa.Table(
     sa.Column("position", sa.SmallInteger, primary_key=True),
     sa.Column("alias_normalized", sa.Text, nullable=False),
 )
+sa.Index("ix_lab_test_aliases_prefix", lab_test_aliases.c.alias_normalized,
+         postgresql_ops={"alias_normalized": "text_pattern_ops"})

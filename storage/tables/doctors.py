@@ -20,10 +20,10 @@ doctors = sa.Table(
     sa.Column("about_short", sa.Text),
     sa.Column("registration_number", sa.Text),
     sa.Column("rate_per_minute", sa.Integer, nullable=False),
-    sa.Column("rating", sa.Float, nullable=False, server_default="0"),
+    sa.Column("rating", sa.Float, nullable=False, server_default=sa.text("0")),
     sa.Column("total_reviews", sa.Integer, nullable=False, server_default="0"),
     sa.Column("total_sessions", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("earnings_paise", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("earnings_paise", sa.BigInteger, nullable=False, server_default=sa.text("0")),
     sa.Column("is_featured", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("is_active", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("presence_status", sa.Text, nullable=False, server_default="OFFLINE"),
@@ -36,6 +36,35 @@ doctors = sa.Table(
     sa.CheckConstraint("presence_status IN ('ONLINE','OFFLINE','BUSY')", name="presence"),
     sa.CheckConstraint("rate_per_minute >= 0", name="rate"),
 )
+# Trigram indexes on the doctors' own columns (migration 0003; GET /doctors/search reads the search
+# tables below instead).
+sa.Index("ix_doctors_full_name_trgm", doctors.c.full_name, postgresql_using="gin",
+         postgresql_ops={"full_name": "gin_trgm_ops"})
+sa.Index("ix_doctors_speciality_trgm", doctors.c.speciality_category, postgresql_using="gin",
+         postgresql_ops={"speciality_category": "gin_trgm_ops"})
+sa.Index("ix_doctors_slug_trgm", doctors.c.slug, postgresql_using="gin", postgresql_ops={"slug": "gin_trgm_ops"})
+
+# Doctor search (storage/doctor_search.py), kept in step with `doctors` by the triggers and SQL
+# functions of migration 0003, which write and read both tables; the code only calls the functions.
+# Every word-start suffix of an active doctor's name, speciality and slug, with the rating.
+doctor_search_terms = sa.Table(
+    "doctor_search_terms", metadata,
+    sa.Column("doctor_id", UUID(as_uuid=True), sa.ForeignKey("doctors.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("term", sa.Text, primary_key=True),
+    sa.Column("whole_field", sa.Boolean, nullable=False),
+    sa.Column("rating", sa.Float, nullable=False),
+)
+sa.Index("ix_doctor_search_terms_ranked", doctor_search_terms.c.term, doctor_search_terms.c.rating.desc(),
+         doctor_search_terms.c.doctor_id, postgresql_ops={"term": "text_pattern_ops"},
+         postgresql_include=["whole_field"])
+
+# The distinct names and specialities.
+doctor_search_fields = sa.Table(
+    "doctor_search_fields", metadata,
+    sa.Column("value", sa.Text, primary_key=True),
+)
+sa.Index("ix_doctor_search_fields_trgm", doctor_search_fields.c.value, postgresql_using="gin",
+         postgresql_ops={"value": "gin_trgm_ops"})
 
 favourites = sa.Table(
     "doctor_favourites", metadata,
@@ -43,6 +72,8 @@ favourites = sa.Table(
     sa.Column("doctor_id", UUID(as_uuid=True), sa.ForeignKey("doctors.id", ondelete="CASCADE"), primary_key=True),
     created_at(),
 )
+# Removing a doctor cascades to favourites; the primary key (user_id, doctor_id) cannot serve that.
+sa.Index("ix_doctor_favourites_doctor", favourites.c.doctor_id)
 
 # Schema: migration 0003 (unique on lower(name)).
 health_categories = sa.Table(
@@ -54,6 +85,8 @@ health_categories = sa.Table(
     created_at(),
     updated_at(),
 )
+# "Dermatology" and "dermatology" are the same category.
+sa.Index("uq_health_categories_name", sa.func.lower(health_categories.c.name), unique=True)
 
 # Schema: migration 0003. One review per connect session; written by the reviews endpoints.
 reviews = sa.Table(
@@ -70,3 +103,4 @@ reviews = sa.Table(
     created_at(),
     sa.CheckConstraint("rating >= 1.0 AND rating <= 5.0", name="rating"),
 )
+sa.Index("ix_reviews_doctor_created", reviews.c.doctor_id, reviews.c.created_at.desc(), reviews.c.id.desc())

@@ -27,7 +27,16 @@ attachments = sa.Table(
     created_at(),
     sa.Column("uploaded_at", sa.DateTime(timezone=True)),
     sa.Column("deleted_at", sa.DateTime(timezone=True)),
+    sa.CheckConstraint("owner_role IN ('client','doctor')", name="owner_role"),
+    sa.CheckConstraint("scope_type IN ('PROFILE','SESSION','REPORT','RECORDING')", name="scope_type"),
+    sa.CheckConstraint("scope_type = 'PROFILE' OR scope_id IS NOT NULL", name="scope_id"),
+    sa.CheckConstraint("size_bytes > 0", name="size"),
+    sa.CheckConstraint("upload_mode IN ('SAS','DIRECT')", name="mode"),
+    sa.CheckConstraint("status IN ('PENDING','UPLOADED','DELETED')", name="status"),
 )
+sa.Index("ix_attachments_scope", attachments.c.scope_type, attachments.c.scope_id, attachments.c.created_at)
+sa.Index("ix_attachments_session_id", attachments.c.session_id, attachments.c.created_at)
+sa.Index("ix_attachments_owner", attachments.c.owner_id, attachments.c.created_at)
 
 session_reports = sa.Table(
     "session_reports", metadata,
@@ -46,7 +55,10 @@ session_reports = sa.Table(
     created_at(),
     sa.Column("uploaded_at", sa.DateTime(timezone=True)),
     sa.Column("deleted_at", sa.DateTime(timezone=True)),
+    sa.CheckConstraint("size_bytes > 0", name="size"),
+    sa.CheckConstraint("status IN ('PENDING','UPLOADED','DELETED')", name="status"),
 )
+sa.Index("ix_session_reports_session_id", session_reports.c.session_id, session_reports.c.created_at)
 
 recordings = sa.Table(
     "recordings", metadata,
@@ -69,7 +81,12 @@ recordings = sa.Table(
     sa.Column("ended_at", sa.DateTime(timezone=True)),
     created_at(),
     updated_at(),
+    sa.CheckConstraint("status IN ('STARTING','ACTIVE','STOPPING','COMPLETED','FAILED')", name="status"),
 )
+sa.Index("ix_recordings_session_id", recordings.c.session_id, recordings.c.created_at)
+# At most one recording being started or running per session: concurrent starts cannot both win.
+sa.Index("uq_recordings_one_active", recordings.c.session_id, unique=True,
+         postgresql_where=recordings.c.status.in_(("STARTING", "ACTIVE")))
 
 prescriptions = sa.Table(
     "prescriptions", metadata,

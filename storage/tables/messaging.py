@@ -21,7 +21,14 @@ messages = sa.Table(
     created_at(),
     sa.Column("delivered_at", sa.DateTime(timezone=True)),
     sa.Column("read_at", sa.DateTime(timezone=True)),
+    sa.CheckConstraint("sender_role IN ('patient','doctor')", name="sender_role"),
+    sa.CheckConstraint("content_type IN ('text','image','file','audio')", name="content_type"),
+    sa.CheckConstraint("read_at IS NULL OR delivered_at IS NOT NULL", name="read_after_delivered"),
 )
+# Idempotent sends: one row per (session, sender, client_message_id); the ON CONFLICT arbiter of sends.
+sa.Index("uq_messages_client_message", messages.c.session_id, messages.c.sender_id, messages.c.client_message_id,
+         unique=True)
+sa.Index("ix_messages_session_order", messages.c.session_id, messages.c.created_at, messages.c.seq)
 
 call_sessions = sa.Table(
     "call_sessions", metadata,
@@ -35,6 +42,8 @@ call_sessions = sa.Table(
     sa.Column("created_by_id", UUID(as_uuid=True), nullable=False),
     created_at(),
     updated_at(),
+    sa.CheckConstraint("call_type IN ('AUDIO','VIDEO')", name="call_type"),
+    sa.CheckConstraint("status IN ('CONNECTED','ENDED')", name="status"),
 )
 
 device_tokens = sa.Table(
@@ -50,4 +59,8 @@ device_tokens = sa.Table(
     sa.Column("deactivated_reason", sa.Text),
     created_at(),
     updated_at(),
+    sa.CheckConstraint("role IN ('client','doctor','admin')", name="role"),
+    sa.CheckConstraint("platform IN ('android','ios')", name="platform"),
 )
+sa.Index("ix_device_tokens_recipient", device_tokens.c.role, device_tokens.c.user_id,
+         postgresql_where=device_tokens.c.is_active)

@@ -1,4 +1,4 @@
-"""Connect sessions, follow-ups and the wallet ledger (schema: migration 0002)."""
+"""Connect sessions, follow-ups and the wallet ledger (schema: migrations 0002, 0003)."""
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -35,7 +35,23 @@ connect_sessions = sa.Table(
     sa.Column("consent_round", sa.Integer, nullable=False, server_default="0"),
     created_at(),
     updated_at(),
+    sa.CheckConstraint("status IN ('REQUESTED','ONGOING','ENDED','REJECTED','EXPIRED','CANCELLED')", name="status"),
+    sa.CheckConstraint("video_permission_state IN "
+                       "('NOT_ALLOWED','ALLOWED_BY_DOCTOR','VIDEO_ON','VIDEO_OFF','DECLINED_BY_PATIENT')",
+                       name="video"),
 )
+# One active (REQUESTED/ONGOING) session per patient, enforced by the database (and the arbiter of
+# the new-request INSERT's ON CONFLICT, storage.sessions).
+sa.Index("uq_connect_sessions_patient_active", connect_sessions.c.patient_id, unique=True,
+         postgresql_where=connect_sessions.c.status.in_(("REQUESTED", "ONGOING")))
+sa.Index("ix_connect_sessions_doctor", connect_sessions.c.doctor_id, connect_sessions.c.status,
+         connect_sessions.c.requested_at)
+sa.Index("ix_connect_sessions_patient", connect_sessions.c.patient_id, connect_sessions.c.requested_at)
+sa.Index("ix_connect_sessions_expiry", connect_sessions.c.expires_at,
+         postgresql_where=connect_sessions.c.status == "REQUESTED")
+# Dashboard: "sessions started today" per doctor.
+sa.Index("ix_connect_sessions_doctor_started", connect_sessions.c.doctor_id, connect_sessions.c.started_at,
+         postgresql_where=connect_sessions.c.started_at.is_not(None))
 
 followups = sa.Table(
     "followups", metadata,
@@ -53,13 +69,17 @@ followups = sa.Table(
     sa.Column("reminder_sent_at", sa.DateTime(timezone=True)),
     created_at(),
     updated_at(),
+    sa.CheckConstraint("status IN ('PENDING_PATIENT','ACCEPTED','REJECTED','RESCHEDULE_REQUESTED','CANCELLED')",
+                       name="status"),
 )
+sa.Index("ix_followups_parent", followups.c.parent_session_id)
 
 wallets = sa.Table(
     "wallets", metadata,
     sa.Column("user_id", UUID(as_uuid=True), sa.ForeignKey("users.id"), primary_key=True),
-    sa.Column("balance", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("balance", sa.BigInteger, nullable=False, server_default=sa.text("0")),
     updated_at(),
+    sa.CheckConstraint("balance >= 0", name="non_negative"),
 )
 
 wallet_transactions = sa.Table(
@@ -74,4 +94,11 @@ wallet_transactions = sa.Table(
     sa.Column("description", sa.Text),
     sa.Column("created_by", UUID(as_uuid=True)),
     created_at(),
+    sa.CheckConstraint("amount <> 0", name="amount"),
+    sa.CheckConstraint("kind IN ('recharge','bonus','session','adjustment','refund')", name="kind"),
 )
+sa.Index("ix_wallet_transactions_user", wallet_transactions.c.user_id, wallet_transactions.c.created_at.desc())
+# A session is billed once, a payment credited once: one ledger row per (kind, reference).
+sa.Index("uq_wallet_transactions_reference", wallet_transactions.c.kind, wallet_transactions.c.reference_type,
+         wallet_transactions.c.reference_id, unique=True,
+         postgresql_where=wallet_transactions.c.reference_id.is_not(None))
