@@ -10,7 +10,7 @@ import re
 import unicodedata
 import uuid
 from enum import StrEnum
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 from zoneinfo import ZoneInfo
 
 from domain.avatars import system_avatar_url
@@ -65,6 +65,23 @@ def slug_base(full_name: str, speciality: str) -> str:
 def slug_candidate(base: str, attempt: int) -> str:
     """Attempt 1 is the base itself; then base-2, base-3, ..."""
     return base if attempt <= 1 else f"{base}-{attempt}"
+
+
+def next_slug_attempt(base: str, taken: Iterable[str]) -> int:
+    """The attempt after the highest already taken, given the slugs in use that are `base` or
+    `base-<n>` ("dr-x" and "dr-x-3" taken → 4)."""
+    numbers = [1 if slug == base else int(slug.rsplit("-", 1)[1]) for slug in taken]
+    return max(numbers, default=0) + 1
+
+
+# --- admin changes ------------------------------------------------------------------------
+
+def admin_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
+    """What an admin's update writes: a deactivated doctor also goes OFFLINE (takes no requests)."""
+    out = dict(changes)
+    if out.get("is_active") is False:
+        out["presence_status"] = OFFLINE
+    return out
 
 
 # --- presence -----------------------------------------------------------------------------

@@ -39,12 +39,13 @@ async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def _cleanup_contexts():
     # Order matters: storage first, then outside services, then what publishes and consumes.
+    from gateway.auth import revocation_view_ctx
     from gateway.bus import bus_ctx
     from gateway.jobs import jobs_ctx
     from gateway.seed import demo_seed_ctx
     from gateway.push_worker import push_ctx
     from gateway.resources import blobs_ctx, livekit_ctx, sms_ctx
-    return [storage_ctx, sms_ctx, livekit_ctx, blobs_ctx, push_ctx, bus_ctx, demo_seed_ctx, jobs_ctx]
+    return [storage_ctx, revocation_view_ctx, sms_ctx, livekit_ctx, blobs_ctx, push_ctx, bus_ctx, demo_seed_ctx, jobs_ctx]
 
 
 async def _run_shutdown_hooks(app: web.Application) -> None:

@@ -9,24 +9,20 @@ from __future__ import annotations
 import logging
 from typing import Any, AsyncIterator
 
-import sqlalchemy as sa
 from aiohttp import web
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from config import LOCAL_ADMIN, Settings
 from domain import doctors as rules
 from gateway import keys
 from common.passwords import hash_password
-from storage import wallet
-from storage.demo_catalog import seed_demo_catalog
-from storage.tables import doctors, health_categories, users, wallets
+from storage import categories, doctors, users, wallet
+from storage.demo_catalog import lock_demo_seed, seed_demo_catalog
 
 log = logging.getLogger(__name__)
 
 DEMO_DOCTOR_PASSWORD = "AllignDemo@2026"
 DEMO_WALLET_BALANCE = 100_000  # paise (₹1000) for each local demo patient
-_SEED_LOCK = 48_151_623  # pg_advisory_xact_lock key shared by every process (fits int4)
 
 # (first name, full name, speciality, degrees, languages, years, rate paise/min, rating, featured)
 DEMO_DOCTORS: tuple[tuple[Any, ...], ...] = (
@@ -65,22 +61,20 @@ async def _seed_doctors(conn: AsyncConnection, password_hash: str) -> None:
         for i, (first, name, speciality, degrees, languages, years, rate, rating, featured)
         in enumerate(DEMO_DOCTORS)
     ]
-    await conn.execute(pg_insert(doctors).values(rows).on_conflict_do_nothing())
+    for row in rows:
+        await doctors.insert_demo_doctor(conn, row)
 
 
 async def _seed_categories(conn: AsyncConnection) -> None:
-    await conn.execute(pg_insert(health_categories).values(
-        [dict(name=name, description=description) for name, description in DEMO_CATEGORIES]
-    ).on_conflict_do_nothing())
+    for name, description in DEMO_CATEGORIES:
+        await categories.insert_if_absent(conn, name, description)
 
 
 async def _seed_demo_wallets(conn: AsyncConnection, settings: Settings) -> None:
     """The OTP test numbers get a patient row and a demo balance, only if they have no wallet yet."""
     for phone in settings.otp_test_numbers:
-        await conn.execute(pg_insert(users).values(phone=phone).on_conflict_do_nothing(
-            index_elements=[users.c.phone]))
-        user_id = await conn.scalar(sa.select(users.c.id).where(users.c.phone == phone))
-        if await conn.scalar(sa.select(sa.exists().where(wallets.c.user_id == user_id))):
+        user_id, has_wallet = await users.demo_patient(conn, phone)
+        if has_wallet:
             continue
         await wallet.apply_change(conn, user_id, DEMO_WALLET_BALANCE, "bonus", description="Demo balance",
                                   reference_type="demo_seed", reference_id=str(user_id))
@@ -89,7 +83,7 @@ async def _seed_demo_wallets(conn: AsyncConnection, settings: Settings) -> None:
 async def seed_demo_data(engine: AsyncEngine, settings: Settings) -> None:
     password_hash = await hash_password(DEMO_DOCTOR_PASSWORD)
     async with engine.begin() as conn:
-        await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_SEED_LOCK)))
+        await lock_demo_seed(conn)  # one process at a time; the others then find the rows
         await _seed_doctors(conn, password_hash)
         await _seed_categories(conn)
         await _seed_demo_wallets(conn, settings)

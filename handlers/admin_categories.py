@@ -3,29 +3,24 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from domain.errors import NotFound
 from gateway import keys
 from gateway.auth import requires
 from gateway.jsonutil import json_response
-from gateway.tx import transaction
+from gateway.tx import services
 from schemas.categories import AdminCategoryQuery, CategoryCreate, CategoryUpdate, category_out
 from schemas.common import UUID_RE, page, parse_body, parse_query, path_uuid
+from services import categories as use_cases
 from storage import categories
 
 routes = web.RouteTableDef()
 CATEGORY = "/admin/categories/{category_id:" + UUID_RE + "}"
 
 
-def _not_found() -> NotFound:
-    return NotFound("Category not found", code="CATEGORY_NOT_FOUND")
-
-
 @routes.post("/admin/categories")
 @requires("admin")
 async def create_category(request: web.Request) -> web.Response:
     body = await parse_body(request, CategoryCreate())
-    async with transaction(request.app) as conn:
-        row = await categories.create_category(conn, body)
+    row = await use_cases.create(services(request.app), body)
     return json_response(category_out(row), status=201)
 
 
@@ -45,7 +40,7 @@ async def get_category(request: web.Request) -> web.Response:
     async with request.app[keys.DB].connect() as conn:
         row = await categories.get_category(conn, path_uuid(request, "category_id"))
     if row is None:
-        raise _not_found()
+        raise use_cases.not_found()
     return json_response(category_out(row))
 
 
@@ -53,19 +48,12 @@ async def get_category(request: web.Request) -> web.Response:
 @requires("admin")
 async def update_category(request: web.Request) -> web.Response:
     body = await parse_body(request, CategoryUpdate(), optional=True)
-    category_id = path_uuid(request, "category_id")
-    async with transaction(request.app) as conn:
-        row = (await categories.update_category(conn, category_id, body) if body
-               else await categories.get_category(conn, category_id))
-    if row is None:
-        raise _not_found()
+    row = await use_cases.update(services(request.app), path_uuid(request, "category_id"), body)
     return json_response(category_out(row))
 
 
 @routes.delete(CATEGORY)
 @requires("admin")
 async def delete_category(request: web.Request) -> web.Response:
-    async with transaction(request.app) as conn:
-        if not await categories.delete_category(conn, path_uuid(request, "category_id")):
-            raise _not_found()
+    await use_cases.delete(services(request.app), path_uuid(request, "category_id"))
     return web.Response(status=204)

@@ -3,13 +3,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway import keys
 from gateway.auth import principal, requires
 from gateway.jsonutil import json_response
-from gateway.tx import transaction
+from gateway.tx import services
 from schemas.common import parse_body
 from schemas.devices import DeviceTokenRegister, DeviceTokenRemove, device_token_out
-from storage import devices
+from services import devices as use_cases
 
 routes = web.RouteTableDef()
 
@@ -19,10 +18,8 @@ routes = web.RouteTableDef()
 async def register_token(request: web.Request) -> web.Response:
     body = await parse_body(request, DeviceTokenRegister())
     who = principal(request)
-    async with transaction(request.app) as conn:
-        row = await devices.register(conn, token=body["token"], user_id=who.id, role=who.role,
-                                     platform=body["platform"], app_version=body["app_version"],
-                                     now=request.app[keys.CLOCK].now())
+    row = await use_cases.register(services(request.app), role=who.role, user_id=who.id, token=body["token"],
+                                   platform=body["platform"], app_version=body["app_version"])
     return json_response(device_token_out(row), status=201)
 
 
@@ -32,7 +29,5 @@ async def deactivate_token(request: web.Request) -> web.Response:
     """200 {"deactivated": n}: 1 for the caller's active token, 0 otherwise (idempotent logout)."""
     body = await parse_body(request, DeviceTokenRemove())
     who = principal(request)
-    async with transaction(request.app) as conn:
-        count = await devices.deactivate_own(conn, token=body["token"], user_id=who.id, role=who.role,
-                                             now=request.app[keys.CLOCK].now())
+    count = await use_cases.deactivate(services(request.app), role=who.role, user_id=who.id, token=body["token"])
     return json_response({"deactivated": count})

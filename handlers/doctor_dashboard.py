@@ -4,21 +4,16 @@ from __future__ import annotations
 from aiohttp import web
 
 from domain import doctors as rules
-from domain.errors import NotFound
 from gateway import keys
 from gateway.auth import principal, requires
 from gateway.jsonutil import json_response
-from gateway.tx import transaction
+from gateway.tx import services
 from schemas import doctors as schemas
 from schemas.common import page, parse_body, parse_query
+from services import doctors as use_cases
 from storage import doctor_dashboard, doctors as store
 
 routes = web.RouteTableDef()
-
-
-def _gone() -> NotFound:
-    # The token is valid but the doctor row is missing or inactive (auth already refuses inactive).
-    return NotFound("Doctor not found", code="DOCTOR_NOT_FOUND")
 
 
 @routes.get("/doctors/me/overview")
@@ -31,7 +26,7 @@ async def overview(request: web.Request) -> web.Response:
     async with request.app[keys.DB].connect() as conn:
         doctor = await store.get_doctor(conn, doctor_id)
         if doctor is None:
-            raise _gone()
+            raise use_cases.not_found()  # token valid, row missing or inactive
         metrics = await doctor_dashboard.overview_metrics(conn, doctor_id, now, day_start, day_end)
     return json_response({"doctor": schemas.overview_doctor(doctor),
                           "availability": rules.availability(doctor), "metrics": metrics})
@@ -66,39 +61,29 @@ async def recent_sessions(request: web.Request) -> web.Response:
 
 # --- presence and availability ------------------------------------------------------------
 
-async def _set_presence(request: web.Request, wanted: str) -> web.Response:
-    """See domain.doctors.next_presence: OFFLINE always works; ONLINE while BUSY stays BUSY."""
-    async with transaction(request.app) as conn:
-        doctor = await store.set_presence(conn, principal(request).id, wanted)
-    if doctor is None:
-        raise _gone()
-    return json_response(rules.availability(doctor))
-
-
 @routes.put("/doctors/me/online")
 @requires("doctor")
 async def set_online(request: web.Request) -> web.Response:
     body = await parse_body(request, schemas.OnlineBody())
-    return await _set_presence(request, rules.ONLINE if body["online"] else rules.OFFLINE)
+    wanted = rules.ONLINE if body["online"] else rules.OFFLINE
+    doctor = await use_cases.set_presence(services(request.app), principal(request).id, wanted)
+    return json_response(rules.availability(doctor))
 
 
 @routes.put("/doctors/me/presence")
 @requires("doctor")
 async def set_presence(request: web.Request) -> web.Response:
     body = await parse_body(request, schemas.PresenceBody())
-    return await _set_presence(request, rules.SETTABLE_PRESENCE[body["presence_status"]])
+    wanted = rules.SETTABLE_PRESENCE[body["presence_status"]]
+    doctor = await use_cases.set_presence(services(request.app), principal(request).id, wanted)
+    return json_response(rules.availability(doctor))
 
 
 @routes.patch("/doctors/me/availability")
 @requires("doctor")
 async def set_availability(request: web.Request) -> web.Response:
     body = await parse_body(request, schemas.AvailabilityBody(), optional=True)
-    doctor_id = principal(request).id
-    async with transaction(request.app) as conn:
-        doctor = (await store.update_doctor(conn, doctor_id, body, include_inactive=False) if body
-                  else await store.get_doctor(conn, doctor_id))
-    if doctor is None:
-        raise _gone()
+    doctor = await use_cases.set_availability(services(request.app), principal(request).id, body)
     return json_response(rules.availability(doctor))
 
 
@@ -110,7 +95,7 @@ async def get_profile(request: web.Request) -> web.Response:
     async with request.app[keys.DB].connect() as conn:
         doctor = await store.get_doctor(conn, principal(request).id)
     if doctor is None:
-        raise _gone()
+        raise use_cases.not_found()  # token valid, row missing or inactive
     return json_response(schemas.doctor_profile_out(doctor))
 
 
@@ -118,10 +103,5 @@ async def get_profile(request: web.Request) -> web.Response:
 @requires("doctor")
 async def update_profile(request: web.Request) -> web.Response:
     body = schemas.clean_profile(await parse_body(request, schemas.ProfileUpdate(), optional=True))
-    doctor_id = principal(request).id
-    async with transaction(request.app) as conn:
-        doctor = (await store.update_doctor(conn, doctor_id, body, include_inactive=False) if body
-                  else await store.get_doctor(conn, doctor_id))
-    if doctor is None:
-        raise _gone()
+    doctor = await use_cases.update_profile(services(request.app), principal(request).id, body)
     return json_response(schemas.doctor_profile_out(doctor))

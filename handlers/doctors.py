@@ -7,13 +7,15 @@ from aiohttp import web
 
 from domain.errors import Forbidden, NotFound, Unauthorized
 from gateway import keys
-from gateway.auth import maybe_principal, optional_auth, principal, requires
+from gateway.auth import maybe_principal, optional_auth, principal, requires, sync
 from gateway.jsonutil import json_response
 from common.passwords import hash_password
-from gateway.tx import transaction
+from gateway.tx import services, transaction
 from schemas import doctors as schemas
 from schemas.common import UUID_RE, page, parse_body, parse_query, path_uuid
+from services import doctors as use_cases
 from storage import doctor_search, doctors as store, reviews
+from storage.auth_tokens import revoke_subject_tokens
 
 routes = web.RouteTableDef()
 DOCTOR = "/doctors/{doctor_id:" + UUID_RE + "}"
@@ -35,7 +37,7 @@ def _require_client_for_favourites(request: web.Request) -> uuid.UUID:
 
 
 def _not_found() -> NotFound:
-    return NotFound("Doctor not found", code="DOCTOR_NOT_FOUND")
+    return use_cases.not_found()
 
 
 @routes.get("/doctors/search")
@@ -111,7 +113,7 @@ async def doctor_reviews(request: web.Request) -> web.Response:
     query = parse_query(request, schemas.ReviewsQuery())
     doctor_id = path_uuid(request, "doctor_id")
     async with request.app[keys.DB].connect() as conn:
-        if await store.get_doctor(conn, doctor_id) is None:
+        if not await store.doctor_exists(conn, doctor_id):
             raise _not_found()
         items, total = await reviews.doctor_reviews_page(conn, doctor_id, query["limit"], query["offset"])
     return json_response(page([schemas.review_item(r) for r in items], total, query["limit"], query["offset"]))
@@ -132,13 +134,8 @@ async def my_favourites(request: web.Request) -> web.Response:
 @requires("client")
 async def set_favourite(request: web.Request) -> web.Response:
     body = await parse_body(request, schemas.FavouriteAction())
-    doctor_id, user_id = path_uuid(request, "doctor_id"), principal(request).id
-    add = body["action"] == "add"
-    async with transaction(request.app) as conn:
-        # Only active doctors can be added; a deactivated one can still be removed.
-        if await store.get_doctor(conn, doctor_id, include_inactive=not add) is None:
-            raise _not_found()
-        await store.set_favourite(conn, user_id, doctor_id, add)
+    doctor_id, add = path_uuid(request, "doctor_id"), body["action"] == "add"
+    await use_cases.set_favourite(services(request.app), principal(request).id, doctor_id, add=add)
     return json_response({"doctor_id": doctor_id, "is_favourite": add})
 
 
@@ -149,9 +146,7 @@ async def set_favourite(request: web.Request) -> web.Response:
 @requires("admin")
 async def create_doctor(request: web.Request) -> web.Response:
     body = schemas.clean_profile(await parse_body(request, schemas.DoctorCreate()))
-    body["password_hash"] = await hash_password(body.pop("password"))
-    async with transaction(request.app) as conn:
-        row = await store.create_doctor(conn, body)
+    row = await use_cases.create(services(request.app), body)
     return json_response(schemas.doctor_admin_out(row), status=201)
 
 
@@ -160,13 +155,18 @@ async def create_doctor(request: web.Request) -> web.Response:
 async def update_doctor(request: web.Request) -> web.Response:
     body = schemas.clean_profile(await parse_body(request, schemas.DoctorUpdate()))
     doctor_id = path_uuid(request, "doctor_id")
-    if "password" in body:
+    app = request.app
+    new_password = "password" in body
+    if new_password:
         body["password_hash"] = await hash_password(body.pop("password"))
-    if body.get("is_active") is False:
-        body["presence_status"] = "OFFLINE"  # a deactivated doctor takes no requests
-    async with transaction(request.app) as conn:
-        row = (await store.update_doctor(conn, doctor_id, body) if body
-               else await store.get_doctor(conn, doctor_id, include_inactive=True))
-    if row is None:
-        raise _not_found()
+    async with transaction(app) as conn:
+        if new_password:
+            # Every login of the doctor ends: refresh tokens and the access tokens issued with them.
+            await revoke_subject_tokens(conn, "doctor", doctor_id, app[keys.CLOCK].now(),
+                                        access_ttl=app[keys.SETTINGS].access_token_ttl)
+        row = await use_cases.admin_update_in(conn, doctor_id, body)  # a deactivated doctor goes OFFLINE
+        if row is None:
+            raise _not_found()  # rolls the revocation back
+    if new_password or "is_active" in body:
+        await sync(app)  # in force here before the answer (a deactivation is logged by a trigger)
     return json_response(schemas.doctor_admin_out(row))

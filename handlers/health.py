@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import asyncio
 
-import sqlalchemy as sa
 from aiohttp import web
 
 from gateway import keys
 from gateway.jsonutil import json_response
+from storage import driver
 
 UNPREFIXED = True
 routes = web.RouteTableDef()
+_PING = "SELECT 1"
 
 
 @routes.get("/healthz")
@@ -20,7 +21,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def _check_db(app: web.Application) -> None:
     async with app[keys.DB].connect() as conn:
-        await conn.execute(sa.text("SELECT 1"))
+        await driver.fetchval(conn, _PING)
 
 
 async def _check_redis(app: web.Application) -> None:

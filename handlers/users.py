@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from domain.errors import NotFound
 from gateway import keys
 from gateway.auth import principal, requires
 from gateway.jsonutil import json_response
-from gateway.tx import transaction
+from gateway.tx import services
 from schemas.common import parse_body
 from schemas.users import UserUpdateIn, user_out
+from services import users as use_cases
 from storage import users
 
 routes = web.RouteTableDef()
@@ -21,7 +21,7 @@ async def get_me(request: web.Request) -> web.Response:
     async with request.app[keys.DB].connect() as conn:
         user = await users.get_user(conn, principal(request).id)
     if user is None:
-        raise NotFound("User not found")
+        raise use_cases.not_found()
     return json_response(user_out(user))
 
 
@@ -29,9 +29,5 @@ async def get_me(request: web.Request) -> web.Response:
 @requires("client")
 async def update_me(request: web.Request) -> web.Response:
     changes = await parse_body(request, UserUpdateIn(), optional=True)
-    app = request.app
-    async with transaction(app) as conn:
-        user = await users.update_profile(conn, principal(request).id, changes, app[keys.CLOCK].now())
-    if user is None:
-        raise NotFound("User not found")
+    user = await use_cases.update_profile(services(request.app), principal(request).id, changes)
     return json_response(user_out(user))

@@ -20,7 +20,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import driver
@@ -165,23 +164,23 @@ async def search_lab_tests(conn: AsyncConnection, q: str, limit: int) -> list[di
     return await _run_steps(conn, LAB_TEST_STEPS, q, limit)
 
 
-_MEDICINE_DETAIL = sa.text("""
+_MEDICINE_DETAIL = """
     SELECT id, name, form, provider, generic_name, salts, composition, manufacturer,
            product_introduction, uses, side_effects, how_it_works, safety_advice, source_url,
            review_excellent_pct, review_average_pct, review_poor_pct, created_at, updated_at
-    FROM medicines WHERE id = :id""")
+    FROM medicines WHERE id = $1"""
 
-_LAB_TEST_DETAIL = sa.text("""
+_LAB_TEST_DETAIL = """
     SELECT id, name, code, provider, aliases, parameters_count, price_paise, original_price_paise,
            created_at, updated_at
-    FROM lab_tests WHERE id = :id""")
+    FROM lab_tests WHERE id = $1"""
 
 
 async def medicine_detail(conn: AsyncConnection, medicine_id: uuid.UUID) -> dict[str, Any] | None:
-    row = (await conn.execute(_MEDICINE_DETAIL, {"id": medicine_id})).mappings().first()
+    row = await driver.fetchrow(conn, _MEDICINE_DETAIL, medicine_id)
     return dict(row) if row else None
 
 
 async def lab_test_detail(conn: AsyncConnection, test_id: uuid.UUID) -> dict[str, Any] | None:
-    row = (await conn.execute(_LAB_TEST_DETAIL, {"id": test_id})).mappings().first()
+    row = await driver.fetchrow(conn, _LAB_TEST_DETAIL, test_id)
     return dict(row) if row else None

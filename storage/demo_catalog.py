@@ -1,13 +1,18 @@
-"""Local-mode demo catalog (storage/demo_data/catalog.py): ~65 medicines and ~30 lab tests."""
+"""Local-mode demo rows: the catalog (storage/demo_data/catalog.py, ~65 medicines and ~30 lab
+tests), and the lock that serialises processes seeding at once (gateway.seed)."""
 from __future__ import annotations
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.catalog_rows import LabTestRow, MedicineRow, build_lab_test, build_medicine
+from storage import driver
 from storage.catalog_import import upsert_lab_tests, upsert_medicines
 from storage.demo_data.catalog import LAB_TESTS, MEDICINES, SAFETY_ADVICE
-from storage.tables import lab_tests, medicines
+
+_SEED_LOCK = 48_151_623  # pg_advisory_xact_lock key shared by every process (fits int4)
+_LOCK = "SELECT pg_advisory_xact_lock($1)"
+_HAS_MEDICINES = "SELECT EXISTS (SELECT 1 FROM medicines)"
+_HAS_LAB_TESTS = "SELECT EXISTS (SELECT 1 FROM lab_tests)"
 
 
 def demo_medicines() -> list[MedicineRow]:
@@ -23,11 +28,16 @@ def demo_lab_tests() -> list[LabTestRow]:
             for code, title, parameters, price, original in LAB_TESTS]
 
 
+async def lock_demo_seed(conn: AsyncConnection) -> None:
+    """Wait for any other process seeding; held until the caller's transaction ends."""
+    await driver.execute(conn, _LOCK, _SEED_LOCK, begin=True)
+
+
 async def seed_demo_catalog(conn: AsyncConnection) -> None:
     """Fill an empty catalog with the demo rows, in the caller's transaction. Idempotent, and a
     catalog that already has rows (an imported one) is left alone: demo values never overwrite
     real ones such as "COMPLETE BLOOD COUNT; CBC"."""
-    if not await conn.scalar(sa.select(sa.exists().select_from(medicines))):
+    if not await driver.fetchval(conn, _HAS_MEDICINES, begin=True):
         await upsert_medicines(conn, demo_medicines())
-    if not await conn.scalar(sa.select(sa.exists().select_from(lab_tests))):
+    if not await driver.fetchval(conn, _HAS_LAB_TESTS, begin=True):
         await upsert_lab_tests(conn, demo_lab_tests())

@@ -1,36 +1,43 @@
-"""FCM registration tokens: one row per token, owned by whoever registered it last."""
+"""FCM registration tokens: one row per token, owned by whoever registered it last (SQL text on the
+driver; each write is one statement)."""
 from __future__ import annotations
 
 import datetime as dt
 import uuid
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage import driver
 from storage.tables import device_tokens
 
-T = device_tokens
+_FIELDS = ", ".join(c.name for c in device_tokens.c)
+
+# Insert, or take over and reactivate the existing row (a phone that switched accounts).
+_REGISTER = f"""
+INSERT INTO device_tokens (token, user_id, role, platform, app_version, is_active, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, true, $6, $6)
+ON CONFLICT (token) DO UPDATE SET user_id = EXCLUDED.user_id, role = EXCLUDED.role,
+    platform = EXCLUDED.platform, app_version = EXCLUDED.app_version, is_active = true,
+    deactivated_at = NULL, deactivated_reason = NULL, updated_at = EXCLUDED.updated_at
+RETURNING {_FIELDS}"""
+_DEACTIVATE_OWN = """
+WITH done AS (
+    UPDATE device_tokens SET is_active = false, deactivated_at = $4, deactivated_reason = 'logout', updated_at = $4
+    WHERE token = $1 AND user_id = $2 AND role = $3 AND is_active
+    RETURNING 1)
+SELECT count(*) FROM done"""
 
 
 async def register(conn: AsyncConnection, *, token: str, user_id: uuid.UUID, role: str, platform: str,
                    app_version: str | None, now: dt.datetime) -> dict[str, Any]:
     """Insert, or take over and reactivate the existing row (a phone that switched accounts)."""
-    query = pg_insert(T).values(token=token, user_id=user_id, role=role, platform=platform,
-                                app_version=app_version, is_active=True, created_at=now, updated_at=now)
-    query = query.on_conflict_do_update(
-        index_elements=[T.c.token],
-        set_={"user_id": user_id, "role": role, "platform": platform, "app_version": app_version,
-              "is_active": True, "deactivated_at": None, "deactivated_reason": None, "updated_at": now},
-    )
-    return dict((await conn.execute(query.returning(T))).mappings().one())
+    row = await driver.fetchrow(conn, _REGISTER, token, user_id, str(role), platform, app_version, now)
+    assert row is not None
+    return dict(row)
 
 
 async def deactivate_own(conn: AsyncConnection, *, token: str, user_id: uuid.UUID, role: str,
                          now: dt.datetime) -> int:
     """Logout: deactivate the caller's token; someone else's token is left alone (and not revealed)."""
-    result = await conn.execute(
-        sa.update(T).where(T.c.token == token, T.c.user_id == user_id, T.c.role == role, T.c.is_active)
-        .values(is_active=False, deactivated_at=now, deactivated_reason="logout", updated_at=now))
-    return result.rowcount
+    return int(await driver.fetchval(conn, _DEACTIVATE_OWN, token, user_id, str(role), now))

@@ -1,4 +1,9 @@
-"""Doctor rows: lookups, listings, admin create/update, favourites, the doctor's own settings."""
+"""Doctor rows: lookups, listings, admin create/update, favourites, the doctor's own settings.
+
+SQL text on the driver (storage.driver). Rows only: slugs, presence and who may change what are
+domain.doctors rules applied by services.doctors; a duplicate email is `EmailTaken`, which the use
+case answers with 409.
+"""
 from __future__ import annotations
 
 import datetime as dt
@@ -6,187 +11,257 @@ import re
 import uuid
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.exc import IntegrityError
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain import doctors as rules
-from domain.errors import Conflict
+from domain.sessions import ONGOING
 from storage import driver
-from storage.tables import connect_sessions, doctors, favourites
+from storage.tables import doctors
 
-d = doctors
-_PRESENCE_ORDER = sa.case({"ONLINE": 0, "BUSY": 1}, value=d.c.presence_status, else_=2)
-_SORT_COLUMNS = {"rate": d.c.rate_per_minute, "rating": d.c.rating, "experience": d.c.years_experience}
+Row = dict[str, Any]
 
-
-def unique_violation(exc: IntegrityError) -> str | None:
-    """The name of the unique constraint/index an insert or update hit, if that was the error."""
-    cause = getattr(exc.orig, "__cause__", None)
-    if type(cause).__name__ == "UniqueViolationError":
-        return getattr(cause, "constraint_name", None)
-    return None
+# Every column but the password hash, which only the login reads.
+FIELDS = ", ".join(f"d.{c.name}" for c in doctors.c if c.name != "password_hash")
 
 
-def favourite_flag(user_id: uuid.UUID | None) -> sa.ColumnElement:
-    """`is_favourite` as a column: false for anonymous callers and other roles."""
-    if user_id is None:
-        return sa.false().label("is_favourite")
-    return sa.exists().where(favourites.c.user_id == user_id,
-                             favourites.c.doctor_id == d.c.id).label("is_favourite")
+def _favourite(param: int) -> str:
+    """`is_favourite` for the client `$param` (NULL: anonymous or another role → false)."""
+    return f"EXISTS (SELECT 1 FROM doctor_favourites f WHERE f.user_id = ${param} AND f.doctor_id = d.id)"
 
 
-def with_flag(user_id: uuid.UUID | None) -> sa.Select:
-    return sa.select(d, favourite_flag(user_id))
+class EmailTaken(Exception):
+    """Another doctor already has this email (unique index uq_doctors_email)."""
+
+
+def unique_violation(exc: BaseException) -> str | None:
+    """The name of the unique constraint/index a driver statement hit, if that was the error."""
+    return exc.constraint_name if isinstance(exc, asyncpg.UniqueViolationError) else None
+
+
+def _email_taken(exc: BaseException) -> bool:
+    return unique_violation(exc) == "uq_doctors_email"
+
+
+# --- reads --------------------------------------------------------------------------------
+
+_BY_ID = f"SELECT {FIELDS}, {_favourite(2)} AS is_favourite FROM doctors d WHERE d.id = $1 AND ($3 OR d.is_active)"
+_BY_SLUG = f"SELECT {FIELDS}, {_favourite(2)} AS is_favourite FROM doctors d WHERE d.slug = $1 AND d.is_active"
+_EXISTS = "SELECT EXISTS (SELECT 1 FROM doctors WHERE id = $1 AND ($2 OR is_active))"
+_PRESENCE_ORDER = f"CASE d.presence_status WHEN '{rules.ONLINE}' THEN 0 WHEN '{rules.BUSY}' THEN 1 ELSE 2 END"
+
+# Active doctors: (favourites first,) online before busy before offline, featured, best rated.
+_LIST = f"""
+SELECT * FROM (SELECT {FIELDS}, {_favourite(1)} AS is_favourite FROM doctors d WHERE d.is_active) d
+WHERE (NOT $2 OR d.is_favourite)
+ORDER BY ($3 AND d.is_favourite) DESC, {_PRESENCE_ORDER}, d.is_featured DESC, d.rating DESC, d.full_name, d.id
+OFFSET $4 LIMIT $5"""
+
+_ALL_WHERE = """d.is_active
+  AND ($2::text IS NULL OR d.presence_status = $2)
+  AND ($3::text IS NULL OR lower(d.speciality_category) = $3)
+  AND (NOT $4 OR d.chat_enabled) AND (NOT $5 OR d.call_enabled) AND (NOT $6 OR d.is_featured)"""
+_SORT_KEYS = {None: "d.full_name", "rate": "d.rate_per_minute", "rating": "d.rating",
+              "experience": "d.years_experience"}
+# One prepared statement per (sort_by, sort_order) the query schema allows; ties always fall back
+# to id ascending (stable pages).
+ALL_DOCTORS = {
+    (key, order): f"""SELECT {FIELDS}, {_favourite(1)} AS is_favourite FROM doctors d WHERE {_ALL_WHERE}
+ORDER BY {column} {order.upper()}, d.id OFFSET $7 LIMIT $8"""
+    for key, column in _SORT_KEYS.items() for order in ("asc", "desc")
+}
+
+_FAVOURITES_FROM = "FROM doctor_favourites f JOIN doctors d ON d.id = f.doctor_id WHERE f.user_id = $1 AND d.is_active"
+_FAVOURITES_COUNT = f"SELECT count(*) {_FAVOURITES_FROM}"
+_FAVOURITES_PAGE = (f"SELECT {FIELDS}, true AS is_favourite {_FAVOURITES_FROM} "
+                    "ORDER BY f.created_at DESC, d.id OFFSET $2 LIMIT $3")
 
 
 async def get_doctor(conn: AsyncConnection, doctor_id: uuid.UUID, *, user_id: uuid.UUID | None = None,
-                     include_inactive: bool = False, lock: bool = False) -> dict[str, Any] | None:
-    query = with_flag(user_id).where(d.c.id == doctor_id)
-    if not include_inactive:
-        query = query.where(d.c.is_active)
-    if lock:
-        query = query.with_for_update(of=d)
-    row = (await conn.execute(query)).mappings().first()
+                     include_inactive: bool = False) -> Row | None:
+    row = await driver.fetchrow(conn, _BY_ID, doctor_id, user_id, include_inactive)
     return dict(row) if row else None
 
 
-async def get_doctor_by_slug(conn: AsyncConnection, slug: str, *,
-                             user_id: uuid.UUID | None = None) -> dict[str, Any] | None:
-    row = (await conn.execute(with_flag(user_id).where(d.c.slug == slug, d.c.is_active))).mappings().first()
+async def get_doctor_by_slug(conn: AsyncConnection, slug: str, *, user_id: uuid.UUID | None = None) -> Row | None:
+    row = await driver.fetchrow(conn, _BY_SLUG, slug, user_id)
     return dict(row) if row else None
+
+
+async def doctor_exists(conn: AsyncConnection, doctor_id: uuid.UUID, *, include_inactive: bool = False) -> bool:
+    return bool(await driver.fetchval(conn, _EXISTS, doctor_id, include_inactive))
 
 
 async def list_doctors(conn: AsyncConnection, *, skip: int, limit: int, user_id: uuid.UUID | None,
-                       favourites_first: bool, favourites_only: bool) -> list[dict[str, Any]]:
+                       favourites_first: bool, favourites_only: bool) -> list[Row]:
     """Active doctors: (favourites first,) online before busy before offline, featured, best rated."""
-    flag = favourite_flag(user_id)
-    query = sa.select(d, flag).where(d.c.is_active)
-    if favourites_only:
-        query = query.where(flag)
-    order: list[Any] = [sa.desc(flag)] if favourites_first else []
-    order += [_PRESENCE_ORDER, d.c.is_featured.desc(), d.c.rating.desc(), d.c.full_name, d.c.id]
-    rows = (await conn.execute(query.order_by(*order).offset(skip).limit(limit))).mappings().all()
+    rows = await driver.fetch(conn, _LIST, user_id, favourites_only, favourites_first, skip, limit)
     return [dict(r) for r in rows]
 
 
 async def all_doctors(conn: AsyncConnection, *, user_id: uuid.UUID | None, status: str | None,
                       category: str | None, available_for: str | None, featured_only: bool,
-                      sort_by: str | None, sort_order: str, skip: int, limit: int) -> list[dict[str, Any]]:
+                      sort_by: str | None, sort_order: str, skip: int, limit: int) -> list[Row]:
     """Filtered and sorted; without sort_by, by name. Ties always fall back to id (stable pages)."""
-    query = with_flag(user_id).where(d.c.is_active)
-    if status:
-        query = query.where(d.c.presence_status == status)
-    if category:
-        query = query.where(sa.func.lower(d.c.speciality_category) == category.lower())
-    if available_for == "chat":
-        query = query.where(d.c.chat_enabled)
-    elif available_for == "call":
-        query = query.where(d.c.call_enabled)
-    if featured_only:
-        query = query.where(d.c.is_featured)
-    key = _SORT_COLUMNS[sort_by] if sort_by else d.c.full_name
-    key = key.desc() if sort_order == "desc" else key.asc()
-    rows = (await conn.execute(query.order_by(key, d.c.id).offset(skip).limit(limit))).mappings().all()
+    query = ALL_DOCTORS[(sort_by, sort_order)]  # validated options only (KeyError otherwise)
+    rows = await driver.fetch(conn, query, user_id, status or None, category.lower() if category else None,
+                              available_for == "chat",
+                              available_for == "call", featured_only, skip, limit)
     return [dict(r) for r in rows]
+
+
+async def favourites_page(conn: AsyncConnection, user_id: uuid.UUID, skip: int, limit: int) -> tuple[list[Row], int]:
+    """The user's favourite active doctors, most recently added first."""
+    total = await driver.fetchval(conn, _FAVOURITES_COUNT, user_id)
+    rows = await driver.fetch(conn, _FAVOURITES_PAGE, user_id, skip, limit)
+    return [dict(r) for r in rows], int(total or 0)
 
 
 # --- admin create / update ----------------------------------------------------------------
 
-def _email_conflict(exc: IntegrityError) -> Conflict | None:
-    if unique_violation(exc) == "uq_doctors_email":
-        return Conflict("A doctor with this email already exists", code="EMAIL_ALREADY_REGISTERED")
-    return None
+_TAKEN_SLUGS = "SELECT slug FROM doctors WHERE slug = $1 OR slug ~ $2"
+_CREATE_COLUMNS = ("email", "password_hash", "full_name", "speciality_category", "degrees", "languages",
+                   "years_experience", "about_short", "registration_number", "rate_per_minute", "is_featured",
+                   "is_active", "chat_enabled", "call_enabled")
+# A slug taken meanwhile (a concurrent create) is no row: the caller tries the next one.
+_INSERT = f"""
+INSERT INTO doctors AS d (slug, {", ".join(_CREATE_COLUMNS)})
+VALUES ($1, {", ".join(f"${n}" for n in range(2, len(_CREATE_COLUMNS) + 2))})
+ON CONFLICT (slug) DO NOTHING
+RETURNING {FIELDS}"""
+_OPTIONAL_ON_CREATE = {"about_short": None, "registration_number": None}
+
+# Partial update: a NULL leaves the column as it is (none of these can be set to null through the
+# API), except about_short, which the flag $5 says to set (to $6, null included).
+_UPDATE = f"""
+UPDATE doctors AS d SET
+    full_name = coalesce($3, full_name),
+    years_experience = coalesce($4, years_experience),
+    about_short = CASE WHEN $5 THEN $6 ELSE about_short END,
+    degrees = coalesce($7, degrees),
+    speciality_category = coalesce($8, speciality_category),
+    languages = coalesce($9, languages),
+    registration_number = coalesce($10, registration_number),
+    email = coalesce($11, email),
+    password_hash = coalesce($12, password_hash),
+    rate_per_minute = coalesce($13, rate_per_minute),
+    is_featured = coalesce($14, is_featured),
+    is_active = coalesce($15, is_active),
+    chat_enabled = coalesce($16, chat_enabled),
+    call_enabled = coalesce($17, call_enabled),
+    presence_status = coalesce($18, presence_status),
+    updated_at = now()
+WHERE d.id = $1 AND ($2 OR d.is_active)
+RETURNING {FIELDS}"""
+_UPDATABLE = ("full_name", "years_experience", "about_short", "degrees", "speciality_category", "languages",
+              "registration_number", "email", "password_hash", "rate_per_minute", "is_featured", "is_active",
+              "chat_enabled", "call_enabled", "presence_status")
+_SET_WITH_FLAG = frozenset({"about_short"})  # nullable through the API: a flag says "set it"
 
 
-async def _first_free_suffix(conn: AsyncConnection, base: str) -> int:
-    taken = (await conn.execute(sa.select(d.c.slug).where(
-        sa.or_(d.c.slug == base, d.c.slug.op("~")(f"^{re.escape(base)}-[0-9]+$"))))).scalars().all()
-    numbers = [1 if s == base else int(s.rsplit("-", 1)[1]) for s in taken]
-    return max(numbers, default=0) + 1
+async def taken_slugs(conn: AsyncConnection, base: str) -> list[str]:
+    """The slugs in use that are `base` or `base-<n>`."""
+    rows = await driver.fetch(conn, _TAKEN_SLUGS, base, f"^{re.escape(base)}-[0-9]+$")
+    return [r["slug"] for r in rows]
 
 
-async def create_doctor(conn: AsyncConnection, values: dict[str, Any]) -> dict[str, Any]:
-    """Insert with a unique slug from name + speciality ("dr-ankit-shah-urology", then -2, -3...).
-
-    Race-safe: a slug taken by a concurrent insert makes ON CONFLICT skip, and we try the next.
-    A duplicate email is 409.
-    """
-    base = rules.slug_base(values["full_name"], values["speciality_category"])
-    attempt = await _first_free_suffix(conn, base)
-    while True:
-        try:
-            row = (await conn.execute(
-                pg_insert(d).values(slug=rules.slug_candidate(base, attempt), **values)
-                .on_conflict_do_nothing(index_elements=[d.c.slug]).returning(d)
-            )).mappings().first()
-        except IntegrityError as exc:
-            raise (_email_conflict(exc) or exc) from None
-        if row is not None:
-            return dict(row)
-        attempt += 1
-
-
-async def update_doctor(conn: AsyncConnection, doctor_id: uuid.UUID, values: dict[str, Any], *,
-                        include_inactive: bool = True) -> dict[str, Any] | None:
-    """Partial update; returns the row (None if no such doctor). A duplicate email is 409."""
-    query = sa.update(d).where(d.c.id == doctor_id)
-    if not include_inactive:
-        query = query.where(d.c.is_active)
+async def insert_doctor(conn: AsyncConnection, slug: str, values: dict[str, Any]) -> Row | None:
+    """The new doctor with this slug; None if the slug is taken. EmailTaken for a duplicate email."""
+    values = _OPTIONAL_ON_CREATE | values
     try:
-        row = (await conn.execute(
-            query.values(**values, updated_at=sa.func.now()).returning(d))).mappings().first()
-    except IntegrityError as exc:
-        raise (_email_conflict(exc) or exc) from None
+        row = await driver.fetchrow(conn, _INSERT, slug, *(values[c] for c in _CREATE_COLUMNS), begin=True)
+    except asyncpg.UniqueViolationError as exc:
+        if _email_taken(exc):
+            raise EmailTaken() from None
+        raise
     return dict(row) if row else None
 
 
-# --- the doctor's own presence ------------------------------------------------------------
+async def update_doctor(conn: AsyncConnection, doctor_id: uuid.UUID, changes: dict[str, Any], *,
+                        include_inactive: bool = True) -> Row | None:
+    """Set the columns in `changes` (see _UPDATABLE); the row, or None if no such (active) doctor.
+    EmailTaken for a duplicate email."""
+    unknown = set(changes) - set(_UPDATABLE)
+    if unknown:
+        raise ValueError(f"not updatable: {sorted(unknown)}")
+    args: list[Any] = []
+    for column in _UPDATABLE:
+        if column in _SET_WITH_FLAG:
+            args.append(column in changes)
+        args.append(changes.get(column))
+    try:
+        row = await driver.fetchrow(conn, _UPDATE, doctor_id, include_inactive, *args)
+    except asyncpg.UniqueViolationError as exc:
+        if _email_taken(exc):
+            raise EmailTaken() from None
+        raise
+    return dict(row) if row else None
+
+
+# --- the doctor's own presence and availability --------------------------------------------
+
+_AVAILABILITY = "d.presence_status, d.chat_enabled, d.call_enabled"
+_HAS_ONGOING = f"SELECT EXISTS (SELECT 1 FROM connect_sessions WHERE doctor_id = $1 AND status = '{ONGOING}')"
+# FOR NO KEY UPDATE, like the server's BUSY steps (storage.sessions / lock_for_settlement below):
+# presence changes are serialised without blocking new requests' foreign-key checks.
+_LOCK_PRESENCE = f"SELECT {_AVAILABILITY} FROM doctors d WHERE d.id = $1 AND d.is_active FOR NO KEY UPDATE"
+_SET_PRESENCE = f"UPDATE doctors AS d SET presence_status = $2, updated_at = now() WHERE d.id = $1 RETURNING {_AVAILABILITY}"
+_SET_AVAILABILITY = f"""UPDATE doctors AS d SET chat_enabled = coalesce($2, chat_enabled),
+    call_enabled = coalesce($3, call_enabled), updated_at = now()
+WHERE d.id = $1 AND d.is_active RETURNING {_AVAILABILITY}"""
+
 
 async def has_ongoing_session(conn: AsyncConnection, doctor_id: uuid.UUID) -> bool:
-    s = connect_sessions
-    return bool(await conn.scalar(sa.select(sa.exists().where(
-        s.c.doctor_id == doctor_id, s.c.status == "ONGOING"))))
+    return bool(await driver.fetchval(conn, _HAS_ONGOING, doctor_id))
 
 
-async def set_presence(conn: AsyncConnection, doctor_id: uuid.UUID, wanted: str) -> dict[str, Any] | None:
-    """Apply the doctor's request under a row lock (the server's BUSY steps lock the same row)."""
-    doctor = await get_doctor(conn, doctor_id, lock=True)
-    if doctor is None:
-        return None
-    target = rules.next_presence(doctor["presence_status"], wanted,
-                                 has_ongoing_session=await has_ongoing_session(conn, doctor_id))
-    if target == doctor["presence_status"]:
-        return doctor
-    return await update_doctor(conn, doctor_id, {"presence_status": target})
+async def lock_presence(conn: AsyncConnection, doctor_id: uuid.UUID) -> Row | None:
+    """The active doctor's presence and switches, row locked for this transaction."""
+    row = await driver.fetchrow(conn, _LOCK_PRESENCE, doctor_id, begin=True)
+    return dict(row) if row else None
+
+
+async def set_presence(conn: AsyncConnection, doctor_id: uuid.UUID, presence: str) -> Row:
+    row = await driver.fetchrow(conn, _SET_PRESENCE, doctor_id, presence, begin=True)
+    assert row is not None  # the caller holds the row lock
+    return dict(row)
+
+
+async def set_availability(conn: AsyncConnection, doctor_id: uuid.UUID, *, chat_enabled: bool | None,
+                           call_enabled: bool | None) -> Row | None:
+    """Switch chat/call (None: as it is); presence and switches, or None if no such active doctor."""
+    row = await driver.fetchrow(conn, _SET_AVAILABILITY, doctor_id, chat_enabled, call_enabled)
+    return dict(row) if row else None
 
 
 # --- favourites ---------------------------------------------------------------------------
 
-async def set_favourite(conn: AsyncConnection, user_id: uuid.UUID, doctor_id: uuid.UUID, add: bool) -> None:
-    """Idempotent: adding twice keeps one row, removing a non-favourite is a no-op."""
-    if add:
-        await conn.execute(pg_insert(favourites).values(user_id=user_id, doctor_id=doctor_id)
-                           .on_conflict_do_nothing())
-    else:
-        await conn.execute(sa.delete(favourites).where(favourites.c.user_id == user_id,
-                                                       favourites.c.doctor_id == doctor_id))
+_ADD_FAVOURITE = "INSERT INTO doctor_favourites (user_id, doctor_id) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+_REMOVE_FAVOURITE = "DELETE FROM doctor_favourites WHERE user_id = $1 AND doctor_id = $2"
 
 
-async def favourites_page(conn: AsyncConnection, user_id: uuid.UUID, skip: int,
-                          limit: int) -> tuple[list[dict[str, Any]], int]:
-    """The user's favourite active doctors, most recently added first."""
-    f = favourites
-    joined = f.join(d, d.c.id == f.c.doctor_id)
-    where = [f.c.user_id == user_id, d.c.is_active]
-    total = await conn.scalar(sa.select(sa.func.count()).select_from(joined).where(*where))
-    rows = (await conn.execute(
-        sa.select(d, sa.true().label("is_favourite")).select_from(joined).where(*where)
-        .order_by(f.c.created_at.desc(), d.c.id).offset(skip).limit(limit)
-    )).mappings().all()
-    return [dict(r) for r in rows], int(total or 0)
+async def add_favourite(conn: AsyncConnection, user_id: uuid.UUID, doctor_id: uuid.UUID) -> None:
+    """Idempotent: adding twice keeps one row."""
+    await driver.execute(conn, _ADD_FAVOURITE, user_id, doctor_id, begin=True)
 
+
+async def remove_favourite(conn: AsyncConnection, user_id: uuid.UUID, doctor_id: uuid.UUID) -> None:
+    """Idempotent: removing a non-favourite is a no-op."""
+    await driver.execute(conn, _REMOVE_FAVOURITE, user_id, doctor_id, begin=True)
+
+
+# --- demo rows ----------------------------------------------------------------------------
+
+_DEMO_COLUMNS = ("email", "password_hash", "full_name", "slug", "speciality_category", "degrees", "languages",
+                 "years_experience", "rate_per_minute", "rating", "is_featured", "presence_status",
+                 "registration_number", "about_short")
+_INSERT_DEMO = (f"INSERT INTO doctors ({', '.join(_DEMO_COLUMNS)}) "
+                f"VALUES ({', '.join(f'${n}' for n in range(1, len(_DEMO_COLUMNS) + 1))}) ON CONFLICT DO NOTHING")
+
+
+async def insert_demo_doctor(conn: AsyncConnection, values: dict[str, Any]) -> None:
+    """A demo doctor, unless one with its email or slug exists."""
+    await driver.execute(conn, _INSERT_DEMO, *(values[c] for c in _DEMO_COLUMNS), begin=True)
 
 
 # --- what sessions change on the doctor's row (SQL text on the driver) -------------------------

@@ -1,0 +1,125 @@
+"""Doctor use cases: the admin's create and update, the doctor's own presence, availability and
+profile, and patients' favourites. Each owns its transaction (the admin's update excepted, see
+`admin_update_in`); the rules come from domain.doctors, the rows from storage.doctors.
+"""
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from common.passwords import hash_password
+from domain import doctors as rules
+from domain.errors import Conflict, NotFound
+from services.context import Context, reading, statements, transaction
+from storage import doctors as store
+
+Row = dict[str, Any]
+
+
+def not_found() -> NotFound:
+    return NotFound("Doctor not found", code="DOCTOR_NOT_FOUND")
+
+
+def _email_taken() -> Conflict:
+    return Conflict("A doctor with this email already exists", code="EMAIL_ALREADY_REGISTERED")
+
+
+# --- admin --------------------------------------------------------------------------------
+
+async def create(ctx: Context, profile: dict[str, Any]) -> Row:
+    """A new doctor (password hashed) with a unique slug from name + speciality
+    ("dr-ankit-shah-urology", then -2, -3...). Race-safe: a slug a concurrent create took is skipped
+    for the next. A duplicate email is 409."""
+    values = dict(profile)
+    values["password_hash"] = await hash_password(values.pop("password"))
+    base = rules.slug_base(values["full_name"], values["speciality_category"])
+    async with transaction(ctx) as conn:
+        attempt = rules.next_slug_attempt(base, await store.taken_slugs(conn, base))
+        while True:
+            try:
+                row = await store.insert_doctor(conn, rules.slug_candidate(base, attempt), values)
+            except store.EmailTaken:
+                raise _email_taken() from None
+            if row is not None:
+                return row
+            attempt += 1
+
+
+async def admin_update_in(conn: AsyncConnection, doctor_id: uuid.UUID, changes: dict[str, Any]) -> Row | None:
+    """The admin's partial update of a doctor (active or not), inside the caller's transaction: the
+    handler holds it open because a password change revokes the doctor's tokens in the same
+    transaction. A deactivated doctor goes OFFLINE; a duplicate email is 409. None: no such doctor.
+    Nothing to change reads the row as it is."""
+    values = rules.admin_changes(changes)
+    if not values:
+        return await store.get_doctor(conn, doctor_id, include_inactive=True)
+    try:
+        return await store.update_doctor(conn, doctor_id, values, include_inactive=True)
+    except store.EmailTaken:
+        raise _email_taken() from None
+
+
+# --- the doctor's own settings ------------------------------------------------------------
+
+async def set_presence(ctx: Context, doctor_id: uuid.UUID, wanted: str) -> Row:
+    """The doctor asks for ONLINE or OFFLINE (domain.doctors.next_presence: OFFLINE always works;
+    ONLINE while BUSY, or while a session of theirs is ONGOING, is BUSY). Applied under the row lock
+    the server's BUSY steps take too. Returns presence_status, chat_enabled, call_enabled."""
+    async with transaction(ctx) as conn:
+        doctor = await store.lock_presence(conn, doctor_id)
+        if doctor is None:
+            raise not_found()
+        target = rules.next_presence(doctor["presence_status"], wanted,
+                                     has_ongoing_session=await store.has_ongoing_session(conn, doctor_id))
+        if target != doctor["presence_status"]:
+            doctor = await store.set_presence(conn, doctor_id, target)
+    return doctor
+
+
+async def set_availability(ctx: Context, doctor_id: uuid.UUID, changes: dict[str, Any]) -> Row:
+    """Switch chat and/or call on or off (one statement). Returns at least presence_status,
+    chat_enabled, call_enabled."""
+    if not changes:
+        return await _active(ctx, doctor_id)
+    async with statements(ctx) as conn:
+        doctor = await store.set_availability(conn, doctor_id, chat_enabled=changes.get("chat_enabled"),
+                                              call_enabled=changes.get("call_enabled"))
+    if doctor is None:
+        raise not_found()
+    return doctor
+
+
+async def update_profile(ctx: Context, doctor_id: uuid.UUID, changes: dict[str, Any]) -> Row:
+    """The doctor edits their own profile (the fields of schemas.doctors.ProfileUpdate; price,
+    featuring and login email are the admin's). One statement."""
+    if not changes:
+        return await _active(ctx, doctor_id)
+    async with statements(ctx) as conn:
+        doctor = await store.update_doctor(conn, doctor_id, changes, include_inactive=False)
+    if doctor is None:
+        raise not_found()
+    return doctor
+
+
+async def _active(ctx: Context, doctor_id: uuid.UUID) -> Row:
+    async with reading(ctx) as conn:
+        doctor = await store.get_doctor(conn, doctor_id)
+    if doctor is None:
+        raise not_found()
+    return doctor
+
+
+# --- favourites (patients) ----------------------------------------------------------------
+
+async def set_favourite(ctx: Context, user_id: uuid.UUID, doctor_id: uuid.UUID, *, add: bool) -> None:
+    """Idempotent add or remove. Only active doctors can be added; a deactivated one can still be
+    removed."""
+    async with transaction(ctx) as conn:
+        if not await store.doctor_exists(conn, doctor_id, include_inactive=not add):
+            raise not_found()
+        if add:
+            await store.add_favourite(conn, user_id, doctor_id)
+        else:
+            await store.remove_favourite(conn, user_id, doctor_id)
