@@ -8,18 +8,19 @@ from typing import AsyncIterator
 from aiohttp import web
 
 import handlers
+from common.clock import Clock
 from config import Settings
 from gateway import keys
-from common.clock import Clock
 from gateway.metrics import Metrics, metrics_handler
+from gateway.middlewares import gateway_middleware
 from gateway.tx import wake_relays
-from gateway.middlewares import error_middleware, metrics_middleware, request_id_middleware
 from services.context import Context, Database
 from storage.db import create_engine
 from storage.redis import create_redis
 
 log = logging.getLogger("allign")
 API_PREFIX = "/api/v2"
+MIDDLEWARES = [gateway_middleware]
 
 
 async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -42,9 +43,9 @@ def _cleanup_contexts():
     from gateway.auth import revocation_view_ctx
     from gateway.bus import bus_ctx
     from gateway.jobs import jobs_ctx
-    from gateway.seed import demo_seed_ctx
     from gateway.push_worker import push_ctx
     from gateway.resources import blobs_ctx, livekit_ctx, sms_ctx
+    from gateway.seed import demo_seed_ctx
     return [storage_ctx, revocation_view_ctx, sms_ctx, livekit_ctx, blobs_ctx, push_ctx, bus_ctx, demo_seed_ctx, jobs_ctx]
 
 
@@ -58,7 +59,7 @@ async def _run_shutdown_hooks(app: web.Application) -> None:
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
     app = web.Application(
-        middlewares=[request_id_middleware, metrics_middleware, error_middleware],
+        middlewares=MIDDLEWARES,
         client_max_size=settings.max_body_bytes,
     )
     app[keys.SETTINGS] = settings

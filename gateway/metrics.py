@@ -21,7 +21,19 @@ class Metrics:
         self.ws_open = Gauge("allign_ws_connections", "Open websockets", registry=r)
         self.events_published = Counter("allign_events_published_total", "Events published", ["channel_kind"], registry=r)
         self.events_delivered = Counter("allign_events_delivered_total", "Events delivered to clients", ["transport"], registry=r)
+        # Labelled children looked up once per (method, route, status): `labels()` per request costs
+        # a lock and a tuple on the hot path.
+        self._done: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self.slow_consumers = Counter("allign_slow_consumers_total", "Connections dropped as too slow", ["transport"], registry=r)
+
+
+    def request_done(self, method: str, route: str, status: int, seconds: float) -> None:
+        children = self._done.get((method, route, status))
+        if children is None:
+            children = self._done[(method, route, status)] = (
+                self.requests.labels(method, route, str(status)), self.latency.labels(method, route))
+        children[0].inc()
+        children[1].observe(seconds)
 
 
 async def metrics_handler(request: web.Request) -> web.Response:
