@@ -14,6 +14,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from domain.sessions import ENDED, EXPIRED, ONGOING, REJECTED, REQUESTED
+
 _CONTENT_NOUNS = {"text": "a message", "image": "a photo", "file": "a file", "audio": "a voice message"}
 _VIDEO_TEXTS = {
     # state → (title, body) for the recipient of the change
@@ -50,25 +52,25 @@ def _name(name: str | None, fallback: str) -> str:
 def session_requested(session_id: uuid.UUID, patient_name: str | None) -> PushPayload:
     return PushPayload("session.requested", "New consultation request",
                        f"{_name(patient_name, 'A patient')} wants to consult you now",
-                       _ids(type="session.requested", session_id=session_id, status="REQUESTED"))
+                       _ids(type="session.requested", session_id=session_id, status=REQUESTED))
 
 
 def session_accepted(session_id: uuid.UUID, doctor_name: str | None) -> PushPayload:
     return PushPayload("session.accepted", "Your doctor is ready",
                        f"{_name(doctor_name, 'Your doctor')} accepted your consultation request",
-                       _ids(type="session.accepted", session_id=session_id, status="ONGOING"))
+                       _ids(type="session.accepted", session_id=session_id, status=ONGOING))
 
 
 def session_rejected(session_id: uuid.UUID, doctor_name: str | None) -> PushPayload:
     return PushPayload("session.rejected", "Request declined",
                        f"{_name(doctor_name, 'The doctor')} cannot take your request right now",
-                       _ids(type="session.rejected", session_id=session_id, status="REJECTED"))
+                       _ids(type="session.rejected", session_id=session_id, status=REJECTED))
 
 
 def session_expired(session_id: uuid.UUID) -> PushPayload:
     return PushPayload("session.expired", "Request expired",
                        "The doctor could not respond in time. Please try another doctor.",
-                       _ids(type="session.expired", session_id=session_id, status="EXPIRED"))
+                       _ids(type="session.expired", session_id=session_id, status=EXPIRED))
 
 
 def session_ended(session_id: uuid.UUID, *, recipient_role: str, minutes: int | None = None,
@@ -82,7 +84,7 @@ def session_ended(session_id: uuid.UUID, *, recipient_role: str, minutes: int | 
     else:
         body = "The consultation has ended"
     return PushPayload("session.ended", "Consultation ended", body,
-                       _ids(type="session.ended", session_id=session_id, status="ENDED", reason=reason))
+                       _ids(type="session.ended", session_id=session_id, status=ENDED, reason=reason))
 
 
 # --- messages and attachments -------------------------------------------------------------

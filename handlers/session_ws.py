@@ -35,15 +35,16 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from common.jsonutil import isoformat
+from common.tasks import stop_task
 from domain.errors import ApiError, Forbidden
 from domain.messages import party
+from domain.sessions import TERMINAL
 from gateway import keys
 from gateway import ws as wsu
 from gateway.auth import Principal, authenticate
 from gateway.bus import SHUTDOWN, SLOW_CONSUMER, SlowConsumer, Subscription, parse_event_id
 from gateway.connections import TOKEN_EXPIRED, TOKEN_REVOKED
-from common.tasks import stop_task
-from common.jsonutil import isoformat
 from gateway.tx import services
 from schemas.common import UUID_RE, load, path_uuid
 from schemas.messages import MessageCreate, ReceiptBody, message_out
@@ -58,7 +59,6 @@ log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 
 CLIENT_TYPES = frozenset({"ping", "typing", "message.send", "message.delivered", "message.read", "resume"})
-TERMINAL = frozenset({"ENDED", "REJECTED", "EXPIRED", "CANCELLED"})
 DB_REPLAY_LIMIT = 500
 DB_REPLAY_MARGIN = dt.timedelta(seconds=2)  # clock skew between the app and PostgreSQL
 TYPING_INTERVAL = 1.0                         # same-state typing frames relayed at most this often

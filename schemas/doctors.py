@@ -9,6 +9,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 from domain import doctors as rules
 from domain.avatars import patient_preview
+from domain.sessions import ENDED, ONGOING, REQUESTED
 from schemas.common import BaseSchema, PageQuery, Str
 
 FULL_NAME = dict(min_len=2, max_len=100)
@@ -156,7 +157,7 @@ class _SessionStatus(fields.String):
 
 class SessionsQuery(BaseSchema):
     status = _SessionStatus(load_default="all",
-                            validate=validate.OneOf(("REQUESTED", "ONGOING", "ENDED", "all")))
+                            validate=validate.OneOf((REQUESTED, ONGOING, ENDED, "all")))
     from_date = fields.Date()
     to_date = fields.Date()
     has_followup = fields.Boolean()

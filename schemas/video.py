@@ -5,7 +5,7 @@ from typing import Any
 
 from marshmallow import fields, validate
 
-from domain.sessions import ONGOING
+from domain.sessions import ENDED, ONGOING
 from schemas.common import BaseSchema, Str
 
 CALL_TYPES = ("AUDIO", "VIDEO")
@@ -31,7 +31,7 @@ def permission_out(session: dict[str, Any]) -> dict[str, Any]:
 
 def call_session_out(call: dict[str, Any], session: dict[str, Any]) -> dict[str, Any]:
     # The call lives as long as its consultation: once that is over, so is the call.
-    status = call["status"] if session["status"] == ONGOING else "ENDED"
+    status = call["status"] if session["status"] == ONGOING else ENDED
     return {
         "id": call["id"],
         "connect_session_id": call["connect_session_id"],

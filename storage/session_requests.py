@@ -7,6 +7,7 @@ from typing import Any, Mapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.avatars import patient_preview
+from domain.sessions import REQUESTED
 from storage import driver
 
 # What a request item shows of its patient (the same columns storage.sessions reads for the item).
@@ -16,7 +17,7 @@ PATIENT_COLUMNS = ("id", "full_name", "age", "sex", "avatar_source", "avatar_url
 _ITEM_SELECT = ("SELECT s.id, s.status, s.requested_at, s.expires_at, s.category, s.symptoms, "
                 + ", ".join(f"u.{c} AS patient__{c}" for c in PATIENT_COLUMNS)
                 + " FROM connect_sessions s JOIN users u ON u.id = s.patient_id")
-_PENDING = _ITEM_SELECT + " WHERE s.doctor_id = $1 AND s.status = 'REQUESTED' ORDER BY s.requested_at, s.id"
+_PENDING = _ITEM_SELECT + f" WHERE s.doctor_id = $1 AND s.status = '{REQUESTED}' ORDER BY s.requested_at, s.id"
 _ONE = _ITEM_SELECT + " WHERE s.id = $1"
 
 

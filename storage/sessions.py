@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from domain.sessions import ACTIVE, ONGOING, REQUESTED, sql_list
+from domain.sessions import ACTIVE, CANCELLED, ENDED, EXPIRED, ONGOING, REJECTED, REQUESTED, sql_list
 from storage import driver, events
 from storage.session_requests import PATIENT_COLUMNS
 from storage.tables import connect_sessions
@@ -137,15 +137,15 @@ async def insert_request(conn: AsyncConnection, session: dict[str, Any], *, even
 # --- transitions: each returns the row, or None when the session was not in the expected state ---
 
 _RETURNING = f"RETURNING {_SESSION_FIELDS}"
-_EXPIRE = (f"UPDATE connect_sessions SET status = 'EXPIRED', updated_at = $2 "
+_EXPIRE = (f"UPDATE connect_sessions SET status = '{EXPIRED}', updated_at = $2 "
            f"WHERE id = $1 AND status = '{REQUESTED}' AND expires_at <= $2 {_RETURNING}")
 _ACCEPT = (f"UPDATE connect_sessions SET status = '{ONGOING}', started_at = $2, updated_at = $2 "
            f"WHERE id = $1 AND status = '{REQUESTED}' AND expires_at > $2 {_RETURNING}")
-_REJECT = (f"UPDATE connect_sessions SET status = 'REJECTED', ended_at = $2, ended_by = 'doctor', updated_at = $2 "
+_REJECT = (f"UPDATE connect_sessions SET status = '{REJECTED}', ended_at = $2, ended_by = 'doctor', updated_at = $2 "
            f"WHERE id = $1 AND status = '{REQUESTED}' {_RETURNING}")
-_CANCEL = (f"UPDATE connect_sessions SET status = 'CANCELLED', ended_at = $2, ended_by = 'patient', "
+_CANCEL = (f"UPDATE connect_sessions SET status = '{CANCELLED}', ended_at = $2, ended_by = 'patient', "
            f"end_reason = $3, end_note = $4, updated_at = $2 WHERE id = $1 AND status = '{REQUESTED}' {_RETURNING}")
-_END = (f"UPDATE connect_sessions SET status = 'ENDED', ended_at = $2, ended_by = $3, end_reason = $4, "
+_END = (f"UPDATE connect_sessions SET status = '{ENDED}', ended_at = $2, ended_by = $3, end_reason = $4, "
         f"end_note = $5, updated_at = $2 WHERE id = $1 AND status = '{ONGOING}' {_RETURNING}")
 _BILLED = (f"UPDATE connect_sessions SET duration_seconds = $2, billed_minutes = $3, billed_amount = $4 "
            f"WHERE id = $1 {_RETURNING}")
@@ -191,7 +191,7 @@ async def record_billing(conn: AsyncConnection, session_id: uuid.UUID, *, durati
 # status in the SQL text (a generic plan can then use the partial expiry index, which a bound
 # `status = $1` does not prove) and id = ANY(ARRAY(...)): key lookups in every plan.
 EXPIRE_DUE = f"""
-UPDATE connect_sessions SET status = 'EXPIRED', updated_at = $1
+UPDATE connect_sessions SET status = '{EXPIRED}', updated_at = $1
 WHERE id = ANY(ARRAY(
         SELECT id FROM connect_sessions WHERE status = '{REQUESTED}' AND expires_at <= $1
         ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED))
