@@ -196,7 +196,9 @@ async def test_a_token_already_accepted_is_still_refused_when_expired_deactivate
     (against the revocation view, current within 1 s of any change)."""
     client = await make_client(clock=frozen_clock)
     user = await factories.make_user(db)
-    headers = auth("client", user["id"])  # minted at the frozen clock's now: 30 minutes to live
+    # Minted at the frozen clock's now (not the wall clock, which has moved on while the app started).
+    token = factories.access_token(client.server.app[keys.SETTINGS], "client", user["id"], now=frozen_clock.now())
+    headers = {"Authorization": f"Bearer {token}"}
     me = "/api/v2/users/me"
     assert (await client.get(me, headers=headers)).status == 200
     async with db.begin() as conn:
