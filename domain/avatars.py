@@ -2,6 +2,7 @@
 chosen by sex, seeded by a stable id: no personal data in the URL)."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import uuid
@@ -56,6 +57,7 @@ def _seed(subject_id: uuid.UUID | str) -> str:
     return hashlib.sha256(str(subject_id).encode()).hexdigest()[:16]
 
 
+@functools.lru_cache(maxsize=65_536)  # a pure function of its arguments, on every listing's hot path
 def system_avatar_url(subject_id: uuid.UUID | str, sex: str | None) -> str:
     params = {"seed": _seed(subject_id), "style": "circle", "top": _TOPS.get(sex or "", _NEUTRAL_TOPS)}
     if sex == "male":

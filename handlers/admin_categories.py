@@ -19,7 +19,7 @@ CATEGORY = "/admin/categories/{category_id:" + UUID_RE + "}"
 @routes.post("/admin/categories")
 @requires("admin")
 async def create_category(request: web.Request) -> web.Response:
-    body = await parse_body(request, CategoryCreate())
+    body = await parse_body(request, CategoryCreate)
     row = await use_cases.create(services(request.app), body)
     return json_response(category_out(row), status=201)
 
@@ -27,7 +27,7 @@ async def create_category(request: web.Request) -> web.Response:
 @routes.get("/admin/categories")
 @requires("admin")
 async def list_categories(request: web.Request) -> web.Response:
-    query = parse_query(request, AdminCategoryQuery())
+    query = parse_query(request, AdminCategoryQuery)
     async with request.app[keys.DB].connect() as conn:
         rows, total = await categories.categories_page(conn, limit=query["limit"], offset=query["offset"],
                                                        is_active=query.get("is_active"), q=query.get("q"))
@@ -47,7 +47,7 @@ async def get_category(request: web.Request) -> web.Response:
 @routes.patch(CATEGORY)
 @requires("admin")
 async def update_category(request: web.Request) -> web.Response:
-    body = await parse_body(request, CategoryUpdate(), optional=True)
+    body = await parse_body(request, CategoryUpdate, optional=True)
     row = await use_cases.update(services(request.app), path_uuid(request, "category_id"), body)
     return json_response(category_out(row))
 

@@ -16,7 +16,7 @@ routes = web.RouteTableDef()
 @routes.post("/admin/users/{user_id:" + UUID_RE + "}/wallet/adjustments")
 @requires("admin")
 async def create_adjustment(request: web.Request) -> web.Response:
-    body = await parse_body(request, AdjustmentCreate())
+    body = await parse_body(request, AdjustmentCreate)
     row = await use_cases.adjust(services(request.app), principal(request).id, path_uuid(request, "user_id"),
                                  body["amount"], body["reason"])
     return json_response({**transaction_out(row), "user_id": row["user_id"]}, status=201)

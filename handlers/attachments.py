@@ -64,7 +64,7 @@ def _listed(request: web.Request, query: dict[str, Any], rows: list[dict[str, An
 @routes.post(SESSION_PATH)
 @requires(*PARTICIPANTS)
 async def init_session_attachment(request: web.Request) -> web.Response:
-    body = await parse_body(request, AttachmentInit())
+    body = await parse_body(request, AttachmentInit)
     return await _init(request, body, "SESSION", path_uuid(request, "session_id"))
 
 
@@ -79,7 +79,7 @@ async def complete_session_attachment(request: web.Request) -> web.Response:
 @routes.get(SESSION_PATH)
 @requires(*PARTICIPANTS)
 async def list_session_attachments(request: web.Request) -> web.Response:
-    query = parse_query(request, DownloadListQuery())
+    query = parse_query(request, DownloadListQuery)
     rows, total = await use_cases.list_for_session(services(request.app), _caller(request),
                                                    path_uuid(request, "session_id"), limit=query["limit"],
                                                    offset=query["offset"])
@@ -91,7 +91,7 @@ async def list_session_attachments(request: web.Request) -> web.Response:
 @routes.post("/attachments/init")
 @requires(*PARTICIPANTS)
 async def init_attachment(request: web.Request) -> web.Response:
-    body = await parse_body(request, GeneralAttachmentInit())
+    body = await parse_body(request, GeneralAttachmentInit)
     return await _init(request, body, body["scope_type"], body["scope_id"])
 
 
@@ -124,7 +124,7 @@ async def upload_attachment(request: web.Request) -> web.Response:
 async def upload_attachment_one_shot(request: web.Request) -> web.Response:
     """Multipart `scope_type`, `scope_id`, then `file`: stored and UPLOADED in one request."""
     fields, part = await multipart_until_file(request)
-    scope = load(ScopeFields(), fields, "body")
+    scope = load(ScopeFields, fields, "body")
     row = await use_cases.upload_one_shot(
         services(request.app), blob_store(request.app), _caller(request), scope["scope_type"], scope["scope_id"],
         filename=part.filename, declared_type=part.headers.get("Content-Type"), chunks=blobs.part_chunks(part))
@@ -134,7 +134,7 @@ async def upload_attachment_one_shot(request: web.Request) -> web.Response:
 @routes.get("/attachments")
 @requires(*PARTICIPANTS)
 async def list_attachments(request: web.Request) -> web.Response:
-    query = parse_query(request, AttachmentListQuery())
+    query = parse_query(request, AttachmentListQuery)
     rows, total = await use_cases.list_in_scope(services(request.app), _caller(request), query["scope_type"],
                                                 query["scope_id"], limit=query["limit"], offset=query["offset"])
     return _listed(request, query, rows, total)

@@ -17,7 +17,7 @@ routes = web.RouteTableDef()
 @requires("client")
 async def health_categories(request: web.Request) -> web.Response:
     """Active categories, for a patient whose profile has sex and age (409 PROFILE_INCOMPLETE otherwise)."""
-    query = parse_query(request, HealthCategoryQuery())
+    query = parse_query(request, HealthCategoryQuery)
     rows, total = await use_cases.for_patient(services(request.app), principal(request).id,
                                               limit=query["limit"], offset=query["offset"])
     return json_response(page([category_out(r) for r in rows], total, query["limit"], query["offset"]))

@@ -36,7 +36,7 @@ def _caller(request: web.Request) -> Caller:
 
 async def _create(request: web.Request, kind: str) -> web.Response:
     schema, out = SHAPES[kind]
-    body = await parse_body(request, schema())
+    body = await parse_body(request, schema)
     row = await use_cases.create(services(request.app), _caller(request), path_uuid(request, "session_id"), kind,
                                  body[KINDS[kind].items], body["notes"])
     return json_response(out(row), status=201)
@@ -44,7 +44,7 @@ async def _create(request: web.Request, kind: str) -> web.Response:
 
 async def _replace(request: web.Request, kind: str) -> web.Response:
     schema, out = SHAPES[kind]
-    body = await parse_body(request, schema())
+    body = await parse_body(request, schema)
     row = await use_cases.replace(services(request.app), blob_store(request.app), _caller(request),
                                   path_uuid(request, "session_id"), kind, body[KINDS[kind].items], body["notes"])
     return json_response(out(row))

@@ -16,7 +16,7 @@ routes = web.RouteTableDef()
 @routes.post("/devices/tokens")
 @requires()
 async def register_token(request: web.Request) -> web.Response:
-    body = await parse_body(request, DeviceTokenRegister())
+    body = await parse_body(request, DeviceTokenRegister)
     who = principal(request)
     row = await use_cases.register(services(request.app), role=who.role, user_id=who.id, token=body["token"],
                                    platform=body["platform"], app_version=body["app_version"])
@@ -27,7 +27,7 @@ async def register_token(request: web.Request) -> web.Response:
 @requires()
 async def deactivate_token(request: web.Request) -> web.Response:
     """200 {"deactivated": n}: 1 for the caller's active token, 0 otherwise (idempotent logout)."""
-    body = await parse_body(request, DeviceTokenRemove())
+    body = await parse_body(request, DeviceTokenRemove)
     who = principal(request)
     count = await use_cases.deactivate(services(request.app), role=who.role, user_id=who.id, token=body["token"])
     return json_response({"deactivated": count})

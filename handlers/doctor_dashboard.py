@@ -19,7 +19,7 @@ routes = web.RouteTableDef()
 @routes.get("/doctors/me/overview")
 @requires("doctor")
 async def overview(request: web.Request) -> web.Response:
-    query = parse_query(request, schemas.OverviewQuery())
+    query = parse_query(request, schemas.OverviewQuery)
     now = request.app[keys.CLOCK].now()
     day_start, day_end = rules.day_bounds(now, query["timezone"])
     doctor_id = principal(request).id
@@ -35,7 +35,7 @@ async def overview(request: web.Request) -> web.Response:
 @routes.get("/doctors/me/sessions")
 @requires("doctor")
 async def my_sessions(request: web.Request) -> web.Response:
-    query = parse_query(request, schemas.SessionsQuery())
+    query = parse_query(request, schemas.SessionsQuery)
     now, zone = request.app[keys.CLOCK].now(), query["timezone"]
     first, last = query.get("from_date"), query.get("to_date")
     start = rules.date_range_bounds(first, first, zone)[0] if first else None
@@ -51,7 +51,7 @@ async def my_sessions(request: web.Request) -> web.Response:
 @routes.get("/doctors/me/sessions/recent")
 @requires("doctor")
 async def recent_sessions(request: web.Request) -> web.Response:
-    query = parse_query(request, schemas.RecentQuery())
+    query = parse_query(request, schemas.RecentQuery)
     now = request.app[keys.CLOCK].now()
     async with request.app[keys.DB].connect() as conn:
         rows, total = await doctor_dashboard.recent_sessions(conn, principal(request).id, now, query["limit"])
@@ -64,7 +64,7 @@ async def recent_sessions(request: web.Request) -> web.Response:
 @routes.put("/doctors/me/online")
 @requires("doctor")
 async def set_online(request: web.Request) -> web.Response:
-    body = await parse_body(request, schemas.OnlineBody())
+    body = await parse_body(request, schemas.OnlineBody)
     wanted = rules.ONLINE if body["online"] else rules.OFFLINE
     doctor = await use_cases.set_presence(services(request.app), principal(request).id, wanted)
     return json_response(rules.availability(doctor))
@@ -73,7 +73,7 @@ async def set_online(request: web.Request) -> web.Response:
 @routes.put("/doctors/me/presence")
 @requires("doctor")
 async def set_presence(request: web.Request) -> web.Response:
-    body = await parse_body(request, schemas.PresenceBody())
+    body = await parse_body(request, schemas.PresenceBody)
     wanted = rules.SETTABLE_PRESENCE[body["presence_status"]]
     doctor = await use_cases.set_presence(services(request.app), principal(request).id, wanted)
     return json_response(rules.availability(doctor))
@@ -82,7 +82,7 @@ async def set_presence(request: web.Request) -> web.Response:
 @routes.patch("/doctors/me/availability")
 @requires("doctor")
 async def set_availability(request: web.Request) -> web.Response:
-    body = await parse_body(request, schemas.AvailabilityBody(), optional=True)
+    body = await parse_body(request, schemas.AvailabilityBody, optional=True)
     doctor = await use_cases.set_availability(services(request.app), principal(request).id, body)
     return json_response(rules.availability(doctor))
 
@@ -102,6 +102,6 @@ async def get_profile(request: web.Request) -> web.Response:
 @routes.patch("/doctors/me/profile")
 @requires("doctor")
 async def update_profile(request: web.Request) -> web.Response:
-    body = schemas.clean_profile(await parse_body(request, schemas.ProfileUpdate(), optional=True))
+    body = schemas.clean_profile(await parse_body(request, schemas.ProfileUpdate, optional=True))
     doctor = await use_cases.update_profile(services(request.app), principal(request).id, body)
     return json_response(schemas.doctor_profile_out(doctor))

@@ -37,7 +37,7 @@ async def send_message(request: web.Request) -> web.Response:
 @routes.get(MESSAGES)
 @requires("client", "doctor")
 async def list_messages(request: web.Request) -> web.Response:
-    query = parse_query(request, MessageListQuery())
+    query = parse_query(request, MessageListQuery)
     before, after = parse_cursor(query["before"], "before"), parse_cursor(query["after"], "after")
     rows, total, has_more = await use_cases.history(services(request.app), _caller(request),
                                                     path_uuid(request, "session_id"), limit=query["limit"],

@@ -59,7 +59,7 @@ async def stop_recording(request: web.Request) -> web.Response:
 @routes.get(RECORDINGS_PATH)
 @requires(*PARTICIPANTS)
 async def list_recordings(request: web.Request) -> web.Response:
-    query = parse_query(request, PageQuery())
+    query = parse_query(request, PageQuery)
     rows, total = await use_cases.list_for_session(services(request.app), _caller(request),
                                                    path_uuid(request, "session_id"), limit=query["limit"],
                                                    offset=query["offset"])

@@ -27,7 +27,7 @@ def _caller(request: web.Request) -> Caller:
 @routes.post(REPORTS_PATH + "/init")
 @requires("client")
 async def init_report(request: web.Request) -> web.Response:
-    query = parse_query(request, ReportInitQuery())
+    query = parse_query(request, ReportInitQuery)
     row = await use_cases.init(services(request.app), _caller(request), path_uuid(request, "session_id"),
                                original_filename=query["original_filename"], mime_type=query["mime_type"],
                                size_bytes=query["size_bytes"])
@@ -55,7 +55,7 @@ async def complete_report(request: web.Request) -> web.Response:
 @routes.get(REPORTS_PATH)
 @requires("client", "doctor")
 async def list_reports(request: web.Request) -> web.Response:
-    query = parse_query(request, DownloadListQuery())
+    query = parse_query(request, DownloadListQuery)
     rows, total = await use_cases.list_uploaded(services(request.app), _caller(request),
                                                 path_uuid(request, "session_id"), limit=query["limit"],
                                                 offset=query["offset"])

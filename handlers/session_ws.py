@@ -287,7 +287,7 @@ class SessionSocket:
             await self._send("ack", {"ref": f.ref, "status": 201 if sent.created else 200,
                                      "message": message_out(sent.message)})
         elif f.type in ("message.delivered", "message.read"):
-            body = load(ReceiptBody(), f.data, "data")
+            body = load(ReceiptBody, f.data, "data")
             mark = message_use_cases.mark_delivered if f.type == "message.delivered" else message_use_cases.mark_read
             updated = await mark(services(self.app), Caller(self.who.role, self.who.id), self.session_id,
                                  body["message_ids"])

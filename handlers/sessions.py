@@ -79,7 +79,7 @@ async def reject_session(request: web.Request) -> web.Response:
 @routes.post(SESSION + "/end")
 @requires("client", "doctor")
 async def end_session(request: web.Request) -> web.Response:
-    body = await parse_body(request, SessionEnd(), optional=True)
+    body = await parse_body(request, SessionEnd, optional=True)
     session = await use_cases.end(services(request.app), _caller(request), path_uuid(request, "session_id"),
                                   reason=body.get("reason") or None, note=body.get("note") or None)
     return json_response(status_out(session))

@@ -28,6 +28,6 @@ async def get_me(request: web.Request) -> web.Response:
 @routes.patch("/users/me")
 @requires("client")
 async def update_me(request: web.Request) -> web.Response:
-    changes = await parse_body(request, UserUpdateIn(), optional=True)
+    changes = await parse_body(request, UserUpdateIn, optional=True)
     user = await use_cases.update_profile(services(request.app), principal(request).id, changes)
     return json_response(user_out(user))

@@ -59,7 +59,7 @@ async def decline(request: web.Request) -> web.Response:
 @routes.post(PERMISSION + "/toggle")
 @requires("client")
 async def toggle(request: web.Request) -> web.Response:
-    body = await parse_body(request, VideoToggle())
+    body = await parse_body(request, VideoToggle)
     return await _change(request, rules.toggle_action(body["enabled"]))
 
 
@@ -73,7 +73,7 @@ async def revoke(request: web.Request) -> web.Response:
 @requires("client", "doctor")
 async def create_call(request: web.Request) -> web.Response:
     """201 for a new call session, 200 with the room's existing one."""
-    body = await parse_body(request, CallSessionCreate())
+    body = await parse_body(request, CallSessionCreate)
     opened = await use_cases.open_call(services(request.app), _caller(request), body["connect_session_id"],
                                        body["call_type"])
     return json_response(call_session_out(opened.call, opened.session), status=201 if opened.created else 200)

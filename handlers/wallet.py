@@ -24,7 +24,7 @@ async def get_wallet(request: web.Request) -> web.Response:
 @routes.get("/wallet/transactions")
 @requires("client")
 async def list_transactions(request: web.Request) -> web.Response:
-    query = parse_query(request, TransactionsQuery())
+    query = parse_query(request, TransactionsQuery)
     async with request.app[keys.DB].connect() as conn:
         rows, total = await wallet.transactions_page(conn, principal(request).id,
                                                      query["limit"], query["offset"])

@@ -70,7 +70,22 @@ def flatten_errors(messages: Any, where: str, prefix: tuple = ()) -> list[dict[s
     return out
 
 
-def load(schema: Schema, data: Any, where: str) -> dict[str, Any]:
+_INSTANCES: dict[type[Schema], Schema] = {}
+
+
+def instance(schema: Schema | type[Schema]) -> Schema:
+    """One instance per schema class: building a Schema (field deep copies) costs more than loading
+    with it, and loads keep no state on the instance."""
+    if isinstance(schema, Schema):
+        return schema
+    built = _INSTANCES.get(schema)
+    if built is None:
+        built = _INSTANCES[schema] = schema()
+    return built
+
+
+def load(schema: Schema | type[Schema], data: Any, where: str) -> dict[str, Any]:
+    schema = instance(schema)
     try:
         return schema.load(data)
     except ValidationError as exc:
@@ -94,7 +109,8 @@ async def read_json(request: web.Request, *, optional: bool = False) -> Any:
                                  "type": "json_invalid"}]) from None
 
 
-async def parse_body(request: web.Request, schema: Schema, *, optional: bool = False) -> dict[str, Any]:
+async def parse_body(request: web.Request, schema: Schema | type[Schema], *,
+                     optional: bool = False) -> dict[str, Any]:
     data = await read_json(request, optional=optional)
     if not isinstance(data, dict):
         raise ValidationFailed([{"loc": ["body"], "msg": "Input should be a valid object",
@@ -102,8 +118,9 @@ async def parse_body(request: web.Request, schema: Schema, *, optional: bool = F
     return load(schema, data, "body")
 
 
-def parse_query(request: web.Request, schema: Schema) -> dict[str, Any]:
+def parse_query(request: web.Request, schema: Schema | type[Schema]) -> dict[str, Any]:
     # Repeated keys keep the last value unless the field is a list.
+    schema = instance(schema)
     data: dict[str, Any] = {}
     for key in request.query.keys():
         field = schema.fields.get(key)
