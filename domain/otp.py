@@ -1,6 +1,10 @@
-"""Pure OTP rules: how codes are made, and the configured fixed codes of test numbers."""
+"""Pure OTP rules: how codes are made and stored (an HMAC, never the code), the outcome of a check,
+and the configured fixed codes of test numbers."""
 from __future__ import annotations
 
+import datetime as dt
+import enum
+import hashlib
 import hmac
 import secrets
 from typing import Callable, Mapping
@@ -23,3 +27,24 @@ def fixed_test_code(test_numbers: Mapping[str, str], phone: str,
 
 def codes_match(expected: str, given: str) -> bool:
     return hmac.compare_digest(expected.encode(), given.encode())
+
+
+def code_hash(secret: str, phone: str, code: str) -> str:
+    """HMAC-SHA256 under a key derived from the JWT secret: a leaked table does not yield codes."""
+    key = hashlib.sha256(b"allign-otp-v1:" + secret.encode()).digest()
+    return hmac.new(key, f"{phone}:{code}".encode(), hashlib.sha256).hexdigest()
+
+
+def expires_at(now: dt.datetime, ttl: int) -> dt.datetime:
+    return now + dt.timedelta(seconds=ttl)
+
+
+class Outcome(enum.Enum):
+    ACCEPTED = "accepted"
+    INVALID = "invalid"    # wrong, expired or never requested
+    LOCKED = "locked"      # burnt by too many wrong tries
+
+
+def retry_after(burnt_until: dt.datetime, now: dt.datetime) -> int:
+    """Seconds until a code burnt by too many wrong tries expires (a new one can be asked before)."""
+    return max(1, int((burnt_until - now).total_seconds()) + 1)

@@ -9,13 +9,11 @@ from domain.errors import Forbidden, NotFound, Unauthorized
 from gateway import keys
 from gateway.auth import maybe_principal, optional_auth, principal, requires, sync
 from gateway.jsonutil import json_response
-from common.passwords import hash_password
-from gateway.tx import services, transaction
+from gateway.tx import services
 from schemas import doctors as schemas
 from schemas.common import UUID_RE, page, parse_body, parse_query, path_uuid
 from services import doctors as use_cases
 from storage import doctor_search, doctors as store, reviews
-from storage.auth_tokens import revoke_subject_tokens
 
 routes = web.RouteTableDef()
 DOCTOR = "/doctors/{doctor_id:" + UUID_RE + "}"
@@ -43,7 +41,7 @@ def _not_found() -> NotFound:
 @routes.get("/doctors/search")
 @optional_auth
 async def search_doctors(request: web.Request) -> web.Response:
-    query = parse_query(request, schemas.SearchQuery())
+    query = parse_query(request, schemas.SearchQuery)
     async with request.app[keys.DB].connect() as conn:
         rows = await doctor_search.search_doctors(conn, query["q"], limit=query["limit"],
                                                   offset=query["offset"], user_id=_client_id(request))
@@ -54,7 +52,7 @@ async def search_doctors(request: web.Request) -> web.Response:
 @routes.get("/doctors")
 @optional_auth
 async def list_doctors(request: web.Request) -> web.Response:
-    query = parse_query(request, schemas.ListQuery())
+    query = parse_query(request, schemas.ListQuery)
     user_id = _client_id(request)
     if query["favourites_first"] or query["favourites_only"]:
         user_id = _require_client_for_favourites(request)
@@ -68,7 +66,7 @@ async def list_doctors(request: web.Request) -> web.Response:
 @routes.get("/doctors/all_doctors_list")
 @optional_auth
 async def all_doctors_list(request: web.Request) -> web.Response:
-    query = parse_query(request, schemas.AllDoctorsQuery())
+    query = parse_query(request, schemas.AllDoctorsQuery)
     async with request.app[keys.DB].connect() as conn:
         rows = await store.all_doctors(
             conn, user_id=_client_id(request), status=query.get("status"), category=query.get("category"),
@@ -110,7 +108,7 @@ async def doctor_detail(request: web.Request) -> web.Response:
 @routes.get(DOCTOR + "/reviews")
 @optional_auth
 async def doctor_reviews(request: web.Request) -> web.Response:
-    query = parse_query(request, schemas.ReviewsQuery())
+    query = parse_query(request, schemas.ReviewsQuery)
     doctor_id = path_uuid(request, "doctor_id")
     async with request.app[keys.DB].connect() as conn:
         if not await store.doctor_exists(conn, doctor_id):
@@ -124,7 +122,7 @@ async def doctor_reviews(request: web.Request) -> web.Response:
 @routes.get("/doctors/favourites")
 @requires("client")
 async def my_favourites(request: web.Request) -> web.Response:
-    query = parse_query(request, schemas.FavouritesQuery())
+    query = parse_query(request, schemas.FavouritesQuery)
     async with request.app[keys.DB].connect() as conn:
         rows, total = await store.favourites_page(conn, principal(request).id, query["skip"], query["limit"])
     return json_response(page([schemas.doctor_out(r, True) for r in rows], total, query["limit"], query["skip"]))
@@ -133,7 +131,7 @@ async def my_favourites(request: web.Request) -> web.Response:
 @routes.post(DOCTOR + "/favourite")
 @requires("client")
 async def set_favourite(request: web.Request) -> web.Response:
-    body = await parse_body(request, schemas.FavouriteAction())
+    body = await parse_body(request, schemas.FavouriteAction)
     doctor_id, add = path_uuid(request, "doctor_id"), body["action"] == "add"
     await use_cases.set_favourite(services(request.app), principal(request).id, doctor_id, add=add)
     return json_response({"doctor_id": doctor_id, "is_favourite": add})
@@ -145,7 +143,7 @@ async def set_favourite(request: web.Request) -> web.Response:
 @routes.post("/doctors")
 @requires("admin")
 async def create_doctor(request: web.Request) -> web.Response:
-    body = schemas.clean_profile(await parse_body(request, schemas.DoctorCreate()))
+    body = schemas.clean_profile(await parse_body(request, schemas.DoctorCreate))
     row = await use_cases.create(services(request.app), body)
     return json_response(schemas.doctor_admin_out(row), status=201)
 
@@ -153,20 +151,8 @@ async def create_doctor(request: web.Request) -> web.Response:
 @routes.patch(DOCTOR)
 @requires("admin")
 async def update_doctor(request: web.Request) -> web.Response:
-    body = schemas.clean_profile(await parse_body(request, schemas.DoctorUpdate()))
-    doctor_id = path_uuid(request, "doctor_id")
-    app = request.app
-    new_password = "password" in body
-    if new_password:
-        body["password_hash"] = await hash_password(body.pop("password"))
-    async with transaction(app) as conn:
-        if new_password:
-            # Every login of the doctor ends: refresh tokens and the access tokens issued with them.
-            await revoke_subject_tokens(conn, "doctor", doctor_id, app[keys.CLOCK].now(),
-                                        access_ttl=app[keys.SETTINGS].access_token_ttl)
-        row = await use_cases.admin_update_in(conn, doctor_id, body)  # a deactivated doctor goes OFFLINE
-        if row is None:
-            raise _not_found()  # rolls the revocation back
-    if new_password or "is_active" in body:
-        await sync(app)  # in force here before the answer (a deactivation is logged by a trigger)
+    body = schemas.clean_profile(await parse_body(request, schemas.DoctorUpdate))
+    row = await use_cases.admin_update(services(request.app), path_uuid(request, "doctor_id"), body)
+    if "password" in body or "is_active" in body:
+        await sync(request.app)  # in force here before the answer (a deactivation is logged by a trigger)
     return json_response(schemas.doctor_admin_out(row))

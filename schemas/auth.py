@@ -6,6 +6,7 @@ from typing import Any
 import phonenumbers
 from marshmallow import ValidationError, fields, validate
 
+from domain.tokens import TokenPair
 from schemas.common import BaseSchema, Str
 
 PLATFORMS = ("android", "ios")
@@ -66,6 +67,10 @@ class AdminLoginIn(BaseSchema):
 
 class RefreshIn(BaseSchema):
     refresh_token = Str(required=True, min_len=1, max_len=4096)
+
+
+def token_pair_out(pair: TokenPair) -> dict[str, str]:
+    return {"access_token": pair.access_token, "refresh_token": pair.refresh_token, "token_type": "bearer"}
 
 
 def admin_out(row: Any) -> dict[str, Any]:

@@ -1,18 +1,19 @@
 """Doctor use cases: the admin's create and update, the doctor's own presence, availability and
-profile, and patients' favourites. Each owns its transaction (the admin's update excepted, see
-`admin_update_in`); the rules come from domain.doctors, the rows from storage.doctors.
+profile, and patients' favourites. Each owns its transaction; the rules come from domain.doctors
+(and domain.tokens for the logins a password change ends), the rows from storage.doctors.
 """
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from common.passwords import hash_password
 from domain import doctors as rules
+from domain import tokens as token_rules
 from domain.errors import Conflict, NotFound
+from domain.roles import Role
 from services.context import Context, reading, statements, transaction
+from storage import accounts, auth_tokens
 from storage import doctors as store
 
 Row = dict[str, Any]
@@ -47,18 +48,45 @@ async def create(ctx: Context, profile: dict[str, Any]) -> Row:
             attempt += 1
 
 
-async def admin_update_in(conn: AsyncConnection, doctor_id: uuid.UUID, changes: dict[str, Any]) -> Row | None:
-    """The admin's partial update of a doctor (active or not), inside the caller's transaction: the
-    handler holds it open because a password change revokes the doctor's tokens in the same
-    transaction. A deactivated doctor goes OFFLINE; a duplicate email is 409. None: no such doctor.
-    Nothing to change reads the row as it is."""
+async def admin_update(ctx: Context, doctor_id: uuid.UUID, changes: dict[str, Any]) -> Row:
+    """The admin's partial update of a doctor (active or not), in one transaction. A deactivated
+    doctor goes OFFLINE; a duplicate email is 409; an unknown doctor 404 (nothing changed or revoked).
+    Nothing to change reads the row as it is.
+
+    A new `password` (hashed here, before any connection is taken) ends every login of the doctor in
+    the same transaction: its refresh tokens, the access tokens issued with them, and those issued
+    before this second without one (domain.tokens.subject_revocations). The caller makes the
+    revocations, and a change of `is_active` (logged by a trigger), effective in its own process
+    before answering (gateway.auth.sync)."""
     values = rules.admin_changes(changes)
-    if not values:
-        return await store.get_doctor(conn, doctor_id, include_inactive=True)
-    try:
-        return await store.update_doctor(conn, doctor_id, values, include_inactive=True)
-    except store.EmailTaken:
-        raise _email_taken() from None
+    password = values.pop("password", None)
+    if password is None and not values:
+        async with reading(ctx) as conn:
+            row = await store.get_doctor(conn, doctor_id, include_inactive=True)
+        if row is None:
+            raise not_found()
+        return row
+    if password is not None:
+        values["password_hash"] = await hash_password(password)
+    now = ctx.now()
+    async with transaction(ctx) as conn:
+        families = None
+        if password is not None:
+            # The order of every transaction that revokes an account's tokens (storage.accounts.
+            # lock_account): the account row, its refresh tokens, the row's update, the log last.
+            if not await accounts.lock_account(conn, Role.DOCTOR, doctor_id):
+                raise not_found()
+            families = await auth_tokens.revoke_subject(conn, Role.DOCTOR, doctor_id, now)
+        try:
+            row = await store.update_doctor(conn, doctor_id, values, include_inactive=True)
+        except store.EmailTaken:
+            raise _email_taken() from None
+        if row is None:
+            raise not_found()
+        if families is not None:
+            await auth_tokens.record_revocations(conn, token_rules.subject_revocations(
+                Role.DOCTOR, doctor_id, families, now, ctx.settings.access_token_ttl))
+    return row
 
 
 # --- the doctor's own settings ------------------------------------------------------------

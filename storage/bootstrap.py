@@ -1,28 +1,29 @@
-"""Start-up data: the bootstrap admin (only when no admin exists yet)."""
+"""Start-up data: the bootstrap admin (only when no admin exists yet), SQL text on the driver."""
 from __future__ import annotations
 
 import logging
 
-import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from config import Settings
 from common.passwords import hash_password
-from storage.tables import admins
+from config import Settings
+from storage import driver
 
 log = logging.getLogger(__name__)
 
+_ANY_ADMIN = "SELECT EXISTS (SELECT 1 FROM admins)"
+_INSERT_ADMIN = """INSERT INTO admins (username, email, full_name, password_hash) VALUES ($1, $2, $3, $4)
+ON CONFLICT DO NOTHING"""
+
 
 async def ensure_bootstrap_admin(engine: AsyncEngine, settings: Settings) -> None:
+    """Create the configured admin when there is no admin at all (the password is hashed only then)."""
     username, password = settings.admin_bootstrap_username, settings.admin_bootstrap_password
     if not username or not password:
         return
     async with engine.begin() as conn:
-        if await conn.scalar(sa.select(sa.func.count()).select_from(admins)):
+        if await driver.fetchval(conn, _ANY_ADMIN):
             return
-        await conn.execute(insert(admins).values(
-            username=username, email=username if "@" in username else None,
-            full_name="Administrator", password_hash=await hash_password(password),
-        ).on_conflict_do_nothing())
+        await driver.execute(conn, _INSERT_ADMIN, username, username if "@" in username else None, "Administrator",
+                             await hash_password(password))
     log.info("bootstrap admin %r created", username)

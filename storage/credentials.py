@@ -1,31 +1,37 @@
-"""Password logins: looking up doctors and admins by what they type, and the admin's own profile."""
+"""Password logins: looking up doctors and admins by what they type, and the admin's own profile
+(SQL text on the driver)."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.tables import admins, doctors
+from storage import driver
 
-ADMIN_PROFILE_COLUMNS = (admins.c.id, admins.c.username, admins.c.email, admins.c.full_name,
-                         admins.c.is_active, admins.c.created_at)
+Row = dict[str, Any]
+ADMIN_PROFILE_FIELDS = "id, username, email, full_name, is_active, created_at"
 
-
-async def doctor_by_email(conn: AsyncConnection, email: str) -> RowMapping | None:
-    query = sa.select(doctors.c.id, doctors.c.password_hash, doctors.c.is_active).where(
-        sa.func.lower(doctors.c.email) == email.lower())
-    return (await conn.execute(query)).mappings().first()
-
-
-async def admin_by_login(conn: AsyncConnection, login: str) -> RowMapping | None:
-    """An admin signs in with the username or the email."""
-    query = sa.select(admins.c.id, admins.c.password_hash, admins.c.is_active).where(
-        sa.or_(admins.c.username == login, sa.func.lower(admins.c.email) == login.lower())
-    ).order_by(sa.case((admins.c.username == login, 0), else_=1)).limit(1)
-    return (await conn.execute(query)).mappings().first()
+_DOCTOR_BY_EMAIL = "SELECT id, password_hash, is_active FROM doctors WHERE lower(email) = $1"
+# An admin signs in with the username or the email; a username match wins over an email match.
+_ADMIN_BY_LOGIN = """SELECT id, password_hash, is_active FROM admins
+WHERE username = $1 OR lower(email) = $2
+ORDER BY CASE WHEN username = $1 THEN 0 ELSE 1 END LIMIT 1"""
+_ADMIN_PROFILE = f"SELECT {ADMIN_PROFILE_FIELDS} FROM admins WHERE id = $1"
 
 
-async def admin_profile(conn: AsyncConnection, admin_id: uuid.UUID) -> RowMapping | None:
-    return (await conn.execute(sa.select(*ADMIN_PROFILE_COLUMNS).where(admins.c.id == admin_id))).mappings().first()
+async def doctor_by_email(conn: AsyncConnection, email: str) -> Row | None:
+    """id, password_hash, is_active of the doctor with this email (any case)."""
+    row = await driver.fetchrow(conn, _DOCTOR_BY_EMAIL, email.lower())
+    return dict(row) if row else None
+
+
+async def admin_by_login(conn: AsyncConnection, login: str) -> Row | None:
+    """id, password_hash, is_active of the admin with this username, else with this email (any case)."""
+    row = await driver.fetchrow(conn, _ADMIN_BY_LOGIN, login, login.lower())
+    return dict(row) if row else None
+
+
+async def admin_profile(conn: AsyncConnection, admin_id: uuid.UUID) -> Row | None:
+    row = await driver.fetchrow(conn, _ADMIN_PROFILE, admin_id)
+    return dict(row) if row else None

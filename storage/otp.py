@@ -1,64 +1,55 @@
-"""One-time login codes: stored as an HMAC, one live code per phone, single use, attempt-limited."""
+"""One-time login codes (SQL text on the driver): stored as an HMAC (domain.otp.code_hash), one live
+code per phone, single use, attempt-limited. services.auth decides what a check means.
+
+A check takes the matching code with a conditional DELETE, so of two concurrent checks only one gets
+the row; a wrong code bumps the attempt count with a conditional UPDATE.
+"""
 from __future__ import annotations
 
 import datetime as dt
-import enum
-import hashlib
-import hmac
 
-import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.tables import otp_codes
+from storage import driver
+
+# A new code replaces the phone's previous one and starts with a clean attempt count.
+_SAVE = """INSERT INTO otp_codes (phone, code_hash, expires_at, attempts, created_at) VALUES ($1, $2, $3, 0, $4)
+ON CONFLICT (phone) DO UPDATE SET code_hash = EXCLUDED.code_hash, expires_at = EXCLUDED.expires_at,
+                                  attempts = 0, created_at = EXCLUDED.created_at"""
+_DISCARD = "DELETE FROM otp_codes WHERE phone = $1 AND code_hash = $2"
+# $1 phone, $2 now, $3 the code's hash / the attempt limit.
+_TAKE = ("DELETE FROM otp_codes WHERE phone = $1 AND expires_at > $2 AND code_hash = $3 AND attempts < $4 "
+         "RETURNING phone")
+_WRONG_TRY = ("UPDATE otp_codes SET attempts = attempts + 1 WHERE phone = $1 AND expires_at > $2 AND attempts < $3 "
+              "RETURNING attempts")
+_BURNT_UNTIL = "SELECT expires_at FROM otp_codes WHERE phone = $1 AND expires_at > $2 AND attempts >= $3"
+_DELETE_EXPIRED = "DELETE FROM otp_codes WHERE phone = $1 AND expires_at <= $2"
 
 
-def code_hash(secret: str, phone: str, code: str) -> str:
-    """HMAC-SHA256 under a key derived from the JWT secret: a leaked table does not yield codes."""
-    key = hashlib.sha256(b"allign-otp-v1:" + secret.encode()).digest()
-    return hmac.new(key, f"{phone}:{code}".encode(), hashlib.sha256).hexdigest()
-
-
-class Outcome(enum.Enum):
-    ACCEPTED = "accepted"
-    INVALID = "invalid"    # wrong, expired or never requested
-    LOCKED = "locked"      # burnt by too many wrong tries
-
-
-async def save_code(conn: AsyncConnection, phone: str, hashed: str, *, now: dt.datetime, ttl: int) -> None:
-    """A new code replaces the phone's previous one and starts with a clean attempt count."""
-    values = {"code_hash": hashed, "expires_at": now + dt.timedelta(seconds=ttl), "attempts": 0, "created_at": now}
-    await conn.execute(insert(otp_codes).values(phone=phone, **values)
-                       .on_conflict_do_update(index_elements=[otp_codes.c.phone], set_=values))
+async def save_code(conn: AsyncConnection, phone: str, hashed: str, *, now: dt.datetime,
+                    expires_at: dt.datetime) -> None:
+    await driver.execute(conn, _SAVE, phone, hashed, expires_at, now)
 
 
 async def discard_code(conn: AsyncConnection, phone: str, hashed: str) -> None:
     """Only this code: a newer one requested meanwhile stays usable."""
-    await conn.execute(sa.delete(otp_codes).where(otp_codes.c.phone == phone, otp_codes.c.code_hash == hashed))
+    await driver.execute(conn, _DISCARD, phone, hashed)
 
 
-async def consume_code(conn: AsyncConnection, phone: str, hashed: str, *, now: dt.datetime,
-                       max_attempts: int) -> tuple[Outcome, int]:
-    """Check a code; returns the outcome and, when LOCKED, seconds until the burnt code expires.
+async def take_code(conn: AsyncConnection, phone: str, hashed: str, *, now: dt.datetime, max_attempts: int) -> bool:
+    """Delete the phone's live, not yet burnt code if it is this one; whether it was."""
+    return await driver.fetchval(conn, _TAKE, phone, now, hashed, max_attempts, begin=True) is not None
 
-    The matching code is taken with a conditional DELETE, so of two concurrent checks only one
-    gets the row; a wrong code bumps the attempt count with a conditional UPDATE.
-    """
-    live = sa.and_(otp_codes.c.phone == phone, otp_codes.c.expires_at > now)
-    taken = await conn.scalar(
-        sa.delete(otp_codes)
-        .where(live, otp_codes.c.code_hash == hashed, otp_codes.c.attempts < max_attempts)
-        .returning(otp_codes.c.phone))
-    if taken is not None:
-        return Outcome.ACCEPTED, 0
-    bumped = await conn.scalar(
-        sa.update(otp_codes).where(live, otp_codes.c.attempts < max_attempts)
-        .values(attempts=otp_codes.c.attempts + 1).returning(otp_codes.c.attempts))
-    if bumped is not None:
-        return Outcome.INVALID, 0
-    burnt_until = await conn.scalar(
-        sa.select(otp_codes.c.expires_at).where(live, otp_codes.c.attempts >= max_attempts))
-    if burnt_until is not None:
-        return Outcome.LOCKED, max(1, int((burnt_until - now).total_seconds()) + 1)
-    await conn.execute(sa.delete(otp_codes).where(otp_codes.c.phone == phone, otp_codes.c.expires_at <= now))
-    return Outcome.INVALID, 0
+
+async def count_wrong_try(conn: AsyncConnection, phone: str, *, now: dt.datetime, max_attempts: int) -> bool:
+    """Count a wrong try against the phone's live, not yet burnt code; whether there was one."""
+    return await driver.fetchval(conn, _WRONG_TRY, phone, now, max_attempts, begin=True) is not None
+
+
+async def burnt_until(conn: AsyncConnection, phone: str, *, now: dt.datetime, max_attempts: int) -> dt.datetime | None:
+    """When the phone's live code burnt by too many wrong tries expires; None if it has none."""
+    return await driver.fetchval(conn, _BURNT_UNTIL, phone, now, max_attempts)
+
+
+async def delete_expired(conn: AsyncConnection, phone: str, *, now: dt.datetime) -> None:
+    await driver.execute(conn, _DELETE_EXPIRED, phone, now, begin=True)
