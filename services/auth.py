@@ -163,7 +163,7 @@ async def refresh(ctx: Context, refresh_token: str, *, revoked: Revoked) -> toke
         row = await store.refresh_token(conn, claims.jti)
         if row is None or not tokens.is_issued(row["token_hash"], row["subject_id"], row["role"], claims, refresh_token):
             failure = Unauthorized("Invalid refresh token", code="INVALID_TOKEN")
-        elif not await accounts.is_active(conn, row["role"], row["subject_id"]):
+        elif not await accounts.active_for_exchange(conn, row["role"], row["subject_id"]):
             failure = _inactive()
         else:
             pair = _new_pair(settings, row["role"], row["subject_id"], now, family=row["family_id"])

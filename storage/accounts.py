@@ -17,9 +17,13 @@ from storage import driver
 from storage.tables import admins, doctors, users
 
 ACCOUNT_TABLES = {"client": users, "doctor": doctors, "admin": admins}
-_IS_ACTIVE = {role: f"SELECT is_active FROM {table.name} WHERE id = $1" for role, table in ACCOUNT_TABLES.items()}
 # The account row first, in every transaction that revokes an account's tokens (see lock_account).
-_LOCK = {role: f"SELECT id FROM {table.name} WHERE id = $1 FOR KEY SHARE" for role, table in ACCOUNT_TABLES.items()}
+_LOCK = {role: f"SELECT id FROM {table.name} WHERE id = $1 FOR NO KEY UPDATE" for role, table in ACCOUNT_TABLES.items()}
+# A token exchange holds the account row shared: it cannot interleave with a revocation of the
+# account's tokens (which holds it exclusively, lock_account), so its new refresh token is either
+# refused or seen, and revoked, by that revocation.
+_ACTIVE_SHARED = {role: f"SELECT is_active FROM {table.name} WHERE id = $1 FOR SHARE"
+                  for role, table in ACCOUNT_TABLES.items()}
 # $1 account id, $2 the token's jti and family, $3 its iat. A missing account is inactive.
 _ACCESS_STATE = {role: f"""
 SELECT coalesce((SELECT is_active FROM {table.name} WHERE id = $1), false) AS active,
@@ -42,13 +46,14 @@ _INACTIVE = " UNION ALL ".join(f"SELECT '{role}' AS role, id FROM {table.name} W
                                for role, table in ACCOUNT_TABLES.items())
 
 
-async def is_active(conn: AsyncConnection, role: str, subject_id: uuid.UUID) -> bool:
-    return bool(await driver.fetchval(conn, _IS_ACTIVE[role], subject_id))
+async def active_for_exchange(conn: AsyncConnection, role: str, subject_id: uuid.UUID) -> bool:
+    """Whether the account is active, holding its row shared until the transaction ends (a refresh)."""
+    return bool(await driver.fetchval(conn, _ACTIVE_SHARED[role], subject_id, begin=True))
 
 
 async def lock_account(conn: AsyncConnection, role: str, subject_id: uuid.UUID) -> bool:
-    """Lock the account's row for the transaction (FOR KEY SHARE: presence and profile updates go
-    on); whether it exists. A transaction revoking an account's tokens takes this first, then its
+    """Lock the account's row for the transaction (FOR NO KEY UPDATE: a concurrent refresh waits, new
+    sessions' foreign-key checks go on); whether it exists. A transaction revoking an account's tokens takes this first, then its
     refresh tokens, then (after any update of the row itself) writes the revocation log: the order
     that cannot deadlock with a concurrent logout, refresh, deactivation or presence change."""
     return await driver.fetchval(conn, _LOCK[role], subject_id, begin=True) is not None

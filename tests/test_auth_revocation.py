@@ -123,6 +123,53 @@ async def test_an_admin_password_change_ends_every_login_of_the_doctor(client, d
     assert (await client.get(DOCTOR_ME, headers=bearer(fresh["access_token"]))).status == 200
 
 
+async def test_a_refresh_racing_a_password_change_leaves_no_live_token(client, db, auth):
+    """A refresh is mid-exchange when the admin changes the doctor's password: the change waits for
+    the exchange (which holds the doctor's row shared), then revokes what it produced. Made
+    deterministic by holding the old refresh token's row: the exchange queues on it first, the
+    change queues behind the exchange, then the hold is released. (Before: the change did not wait,
+    and the exchange's new refresh token, committed after the change's UPDATE began, stayed live.)"""
+    admin_headers = auth("admin", (await factories.make_admin(db))["id"])
+    doctor = await factories.make_doctor(db)
+    pair = await doctor_login(client, doctor["email"])
+    async with db.connect() as holder:
+        await holder.begin()
+        await holder.execute(sa.select(refresh_tokens.c.jti).where(refresh_tokens.c.subject_id == doctor["id"])
+                             .with_for_update())
+        exchange = asyncio.ensure_future(client.post(REFRESH, json={"refresh_token": pair["refresh_token"]}))
+        await _until_waiting(db, 1, exchange)
+        change = asyncio.ensure_future(client.patch(f"{DOCTORS}/{doctor['id']}", headers=admin_headers,
+                                                    json={"password": "a-new-secret-2"}))
+        await _until_waiting(db, 2, exchange, change)
+        await holder.rollback()
+    exchanged, changed = await exchange, await change
+    assert changed.status == 200, await changed.text()
+    assert exchanged.status == 200, await exchanged.text()  # first in line: the exchange went through
+    new = await exchanged.json()
+    async with db.connect() as conn:
+        live = await conn.scalar(sa.select(sa.func.count()).select_from(refresh_tokens).where(
+            refresh_tokens.c.subject_id == doctor["id"], refresh_tokens.c.revoked_at.is_(None)))
+    assert live == 0
+    await gateway_auth.sync(client.server.app)
+    assert await _code(await client.post(REFRESH, json={"refresh_token": new["refresh_token"]})) == (401, "TOKEN_REVOKED")
+    assert await _code(await client.get(DOCTOR_ME, headers=bearer(new["access_token"]))) == (401, "TOKEN_REVOKED")
+
+
+async def _until_waiting(db, backends: int, *requests: asyncio.Future) -> None:
+    """Until `backends` server connections wait on a lock (the requests must not finish meanwhile)."""
+    async with asyncio.timeout(10):
+        while True:
+            async with db.connect() as conn:
+                waiting = await conn.scalar(sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND datname = current_database()"))
+            if waiting >= backends:
+                return
+            for request in requests:
+                assert not request.done(), await (await request).text()
+            await asyncio.sleep(0.02)
+
+
 async def test_a_password_change_for_an_unknown_doctor_revokes_nothing(client, db, auth):
     admin_headers = auth("admin", (await factories.make_admin(db))["id"])
     resp = await client.patch(f"{DOCTORS}/{uuid.uuid4()}", headers=admin_headers, json={"password": "a-new-secret-1"})
