@@ -321,3 +321,41 @@ async def test_one_redis_connection_serves_every_subscription(client):
         assert bus.listener.subscriber_count("x:1") == 0
     finally:
         await r.aclose()
+
+
+async def test_a_subscription_redis_was_slow_to_confirm_catches_up_once_it_does(client, db, monkeypatch):
+    """Redis takes longer than CONFIRM_TIMEOUT to confirm a new channel (held here on the listener's
+    connection, as a slow network would): the subscription starts anyway, an event published before
+    the SUBSCRIBE reaches Redis misses the live path, and is delivered from history once the
+    confirmation comes."""
+    from gateway import bus_listener
+
+    app, ch = client.server.app, channel()
+    listener = app[keys.BUS].listener
+    conn = listener._conn
+    held: list[tuple] = []
+    release = asyncio.Event()
+    send = conn.send_command
+
+    async def slow_subscribe(*args, **kwargs):
+        if args[0] == "SUBSCRIBE" and args[1:] == (listener._keys.live(ch),):
+            held.append(args)
+            asyncio.get_running_loop().create_task(_after(release, send(*args, **kwargs)))
+            return None
+        return await send(*args, **kwargs)
+
+    monkeypatch.setattr(conn, "send_command", slow_subscribe)
+    monkeypatch.setattr(bus_listener, "CONFIRM_TIMEOUT", 0.05)
+    async with app[keys.BUS].subscribe(ch) as sub:
+        assert held, "the SUBSCRIBE was not sent through the listener's connection"
+        await emit(app, ch, ("message.new", {"n": 1}))
+        await wait_until(lambda: _zero(unpublished(db)))  # published while Redis had not subscribed us
+        release.set()
+        [event] = await take(sub, 1)
+        assert (event.type, event.data) == ("message.new", {"n": 1})
+        await nothing_more(app, sub)
+
+
+async def _after(event: asyncio.Event, action) -> None:
+    await event.wait()
+    await action
