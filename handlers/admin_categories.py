@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from domain.roles import Role
 from gateway import keys
 from gateway.auth import requires
 from gateway.jsonutil import json_response
@@ -17,7 +18,7 @@ CATEGORY = "/admin/categories/{category_id:" + UUID_RE + "}"
 
 
 @routes.post("/admin/categories")
-@requires("admin")
+@requires(Role.ADMIN)
 async def create_category(request: web.Request) -> web.Response:
     body = await parse_body(request, CategoryCreate)
     row = await use_cases.create(services(request.app), body)
@@ -25,7 +26,7 @@ async def create_category(request: web.Request) -> web.Response:
 
 
 @routes.get("/admin/categories")
-@requires("admin")
+@requires(Role.ADMIN)
 async def list_categories(request: web.Request) -> web.Response:
     query = parse_query(request, AdminCategoryQuery)
     async with request.app[keys.DB].connect() as conn:
@@ -35,7 +36,7 @@ async def list_categories(request: web.Request) -> web.Response:
 
 
 @routes.get(CATEGORY)
-@requires("admin")
+@requires(Role.ADMIN)
 async def get_category(request: web.Request) -> web.Response:
     async with request.app[keys.DB].connect() as conn:
         row = await categories.get_category(conn, path_uuid(request, "category_id"))
@@ -45,7 +46,7 @@ async def get_category(request: web.Request) -> web.Response:
 
 
 @routes.patch(CATEGORY)
-@requires("admin")
+@requires(Role.ADMIN)
 async def update_category(request: web.Request) -> web.Response:
     body = await parse_body(request, CategoryUpdate, optional=True)
     row = await use_cases.update(services(request.app), path_uuid(request, "category_id"), body)
@@ -53,7 +54,7 @@ async def update_category(request: web.Request) -> web.Response:
 
 
 @routes.delete(CATEGORY)
-@requires("admin")
+@requires(Role.ADMIN)
 async def delete_category(request: web.Request) -> web.Response:
     await use_cases.delete(services(request.app), path_uuid(request, "category_id"))
     return web.Response(status=204)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from domain.roles import Role
 from gateway.auth import principal, requires
 from gateway.jsonutil import json_response
 from gateway.tx import services
@@ -14,7 +15,7 @@ routes = web.RouteTableDef()
 
 
 @routes.post("/admin/users/{user_id:" + UUID_RE + "}/wallet/adjustments")
-@requires("admin")
+@requires(Role.ADMIN)
 async def create_adjustment(request: web.Request) -> web.Response:
     body = await parse_body(request, AdjustmentCreate)
     row = await use_cases.adjust(services(request.app), principal(request).id, path_uuid(request, "user_id"),

@@ -8,6 +8,7 @@ from typing import Any, AsyncIterator
 from aiohttp import web
 
 from domain.files import SAS
+from domain.roles import Role
 from gateway import keys
 from gateway.auth import principal, requires
 from gateway.jsonutil import json_response
@@ -15,7 +16,12 @@ from gateway.resources import blob_store
 from gateway.tx import services
 from schemas.common import UUID_RE, load, page, parse_body, parse_query, path_uuid
 from schemas.files import (
-    AttachmentInit, AttachmentListQuery, DownloadListQuery, GeneralAttachmentInit, ScopeFields, attachment_out,
+    AttachmentInit,
+    AttachmentListQuery,
+    DownloadListQuery,
+    GeneralAttachmentInit,
+    ScopeFields,
+    attachment_out,
     multipart_until_file,
 )
 from services import attachments as use_cases
@@ -26,7 +32,7 @@ from storage.blobs import WRITE_URL_TTL
 routes = web.RouteTableDef()
 SESSION_PATH = "/connect/sessions/{session_id:" + UUID_RE + "}/attachments"
 ATTACHMENT_PATH = "/attachments/{attachment_id:" + UUID_RE + "}"
-PARTICIPANTS = ("client", "doctor")
+PARTICIPANTS = (Role.CLIENT, Role.DOCTOR)
 
 
 def _caller(request: web.Request) -> Caller:

@@ -6,12 +6,21 @@ import functools
 from aiohttp import web
 
 from domain import otp as otp_rules
+from domain.roles import Role
 from gateway import auth, keys, ratelimit
 from gateway.auth import principal, requires
 from gateway.jsonutil import json_response
 from gateway.tx import services
-from schemas.auth import (AdminLoginIn, DoctorLoginIn, RefreshIn, RequestOtpIn, VerifyOtpIn, admin_out,
-                          normalize_phone, token_pair_out)
+from schemas.auth import (
+    AdminLoginIn,
+    DoctorLoginIn,
+    RefreshIn,
+    RequestOtpIn,
+    VerifyOtpIn,
+    admin_out,
+    normalize_phone,
+    token_pair_out,
+)
 from schemas.common import parse_body
 from services import auth as use_cases
 
@@ -67,7 +76,7 @@ async def admin_login(request: web.Request) -> web.Response:
 
 
 @routes.get("/admin/auth/me")
-@requires("admin")
+@requires(Role.ADMIN)
 async def admin_me(request: web.Request) -> web.Response:
     admin = await use_cases.admin_profile(services(request.app), principal(request).id)
     return json_response(admin_out(admin))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from domain.avatars import SYSTEM_SOURCE, USER_SOURCE
+from domain.roles import Role
 from gateway.auth import principal, requires
 from gateway.jsonutil import json_response
 from gateway.resources import blob_store
@@ -41,25 +42,25 @@ async def _remove(request: web.Request) -> web.Response:
 
 
 @routes.post("/doctors/me/avatar")
-@requires("doctor")
+@requires(Role.DOCTOR)
 async def upload_doctor_avatar(request: web.Request) -> web.Response:
     return await _upload(request)
 
 
 @routes.delete("/doctors/me/avatar")
-@requires("doctor")
+@requires(Role.DOCTOR)
 async def delete_doctor_avatar(request: web.Request) -> web.Response:
     return await _remove(request)
 
 
 @routes.post("/users/me/avatar")
-@requires("client")
+@requires(Role.CLIENT)
 async def upload_user_avatar(request: web.Request) -> web.Response:
     return await _upload(request)
 
 
 @routes.delete("/users/me/avatar")
-@requires("client")
+@requires(Role.CLIENT)
 async def delete_user_avatar(request: web.Request) -> web.Response:
     return await _remove(request)
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from domain.roles import Role
 from gateway.auth import principal, requires
 from gateway.jsonutil import json_response
 from gateway.tx import services
@@ -14,7 +15,7 @@ routes = web.RouteTableDef()
 
 
 @routes.get("/categories/health")
-@requires("client")
+@requires(Role.CLIENT)
 async def health_categories(request: web.Request) -> web.Response:
     """Active categories, for a patient whose profile has sex and age (409 PROFILE_INCOMPLETE otherwise)."""
     query = parse_query(request, HealthCategoryQuery)

@@ -9,6 +9,7 @@ from aiohttp import web
 from marshmallow import Schema
 
 from domain.clinical import KINDS, LAB_TESTS, PRESCRIPTION
+from domain.roles import Role
 from gateway.auth import principal, requires
 from gateway.jsonutil import json_response
 from gateway.resources import blob_store
@@ -56,43 +57,43 @@ async def _read(request: web.Request, kind: str) -> web.Response:
 
 
 @routes.post(SESSION_PATH + "/prescription")
-@requires("doctor")
+@requires(Role.DOCTOR)
 async def create_prescription(request: web.Request) -> web.Response:
     return await _create(request, PRESCRIPTION)
 
 
 @routes.get(SESSION_PATH + "/prescription")
-@requires("client", "doctor")
+@requires(Role.CLIENT, Role.DOCTOR)
 async def get_prescription(request: web.Request) -> web.Response:
     return await _read(request, PRESCRIPTION)
 
 
 @routes.put(SESSION_PATH + "/prescription")
-@requires("doctor")
+@requires(Role.DOCTOR)
 async def replace_prescription(request: web.Request) -> web.Response:
     return await _replace(request, PRESCRIPTION)
 
 
 @routes.post(SESSION_PATH + "/lab-tests")
-@requires("doctor")
+@requires(Role.DOCTOR)
 async def create_lab_tests(request: web.Request) -> web.Response:
     return await _create(request, LAB_TESTS)
 
 
 @routes.get(SESSION_PATH + "/lab-tests")
-@requires("client", "doctor")
+@requires(Role.CLIENT, Role.DOCTOR)
 async def get_lab_tests(request: web.Request) -> web.Response:
     return await _read(request, LAB_TESTS)
 
 
 @routes.put(SESSION_PATH + "/lab-tests")
-@requires("doctor")
+@requires(Role.DOCTOR)
 async def replace_lab_tests(request: web.Request) -> web.Response:
     return await _replace(request, LAB_TESTS)
 
 
 @routes.get(SESSION_PATH + "/prescription/pdf")
-@requires("client", "doctor")
+@requires(Role.CLIENT, Role.DOCTOR)
 async def prescription_pdf_link(request: web.Request) -> web.Response:
     store = blob_store(request.app)
     pdf = await use_cases.prescription_pdf(services(request.app), store, prescription_pdf.render, _caller(request),

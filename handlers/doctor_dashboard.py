@@ -4,6 +4,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from domain import doctors as rules
+from domain.roles import Role
 from gateway import keys
 from gateway.auth import principal, requires
 from gateway.jsonutil import json_response
@@ -11,13 +12,14 @@ from gateway.tx import services
 from schemas import doctors as schemas
 from schemas.common import page, parse_body, parse_query
 from services import doctors as use_cases
-from storage import doctor_dashboard, doctors as store
+from storage import doctor_dashboard
+from storage import doctors as store
 
 routes = web.RouteTableDef()
 
 
 @routes.get("/doctors/me/overview")
-@requires("doctor")
+@requires(Role.DOCTOR)
 async def overview(request: web.Request) -> web.Response:
     query = parse_query(request, schemas.OverviewQuery)
     now = request.app[keys.CLOCK].now()
@@ -33,7 +35,7 @@ async def overview(request: web.Request) -> web.Response:
 
 
 @routes.get("/doctors/me/sessions")
-@requires("doctor")
+@requires(Role.DOCTOR)
 async def my_sessions(request: web.Request) -> web.Response:
     query = parse_query(request, schemas.SessionsQuery)
     now, zone = request.app[keys.CLOCK].now(), query["timezone"]
@@ -49,7 +51,7 @@ async def my_sessions(request: web.Request) -> web.Response:
 
 
 @routes.get("/doctors/me/sessions/recent")
-@requires("doctor")
+@requires(Role.DOCTOR)
 async def recent_sessions(request: web.Request) -> web.Response:
     query = parse_query(request, schemas.RecentQuery)
     now = request.app[keys.CLOCK].now()
@@ -62,7 +64,7 @@ async def recent_sessions(request: web.Request) -> web.Response:
 # --- presence and availability ------------------------------------------------------------
 
 @routes.put("/doctors/me/online")
-@requires("doctor")
+@requires(Role.DOCTOR)
 async def set_online(request: web.Request) -> web.Response:
     body = await parse_body(request, schemas.OnlineBody)
     wanted = rules.ONLINE if body["online"] else rules.OFFLINE
@@ -71,7 +73,7 @@ async def set_online(request: web.Request) -> web.Response:
 
 
 @routes.put("/doctors/me/presence")
-@requires("doctor")
+@requires(Role.DOCTOR)
 async def set_presence(request: web.Request) -> web.Response:
     body = await parse_body(request, schemas.PresenceBody)
     wanted = rules.SETTABLE_PRESENCE[body["presence_status"]]
@@ -80,7 +82,7 @@ async def set_presence(request: web.Request) -> web.Response:
 
 
 @routes.patch("/doctors/me/availability")
-@requires("doctor")
+@requires(Role.DOCTOR)
 async def set_availability(request: web.Request) -> web.Response:
     body = await parse_body(request, schemas.AvailabilityBody, optional=True)
     doctor = await use_cases.set_availability(services(request.app), principal(request).id, body)
@@ -90,7 +92,7 @@ async def set_availability(request: web.Request) -> web.Response:
 # --- profile ------------------------------------------------------------------------------
 
 @routes.get("/doctors/me/profile")
-@requires("doctor")
+@requires(Role.DOCTOR)
 async def get_profile(request: web.Request) -> web.Response:
     async with request.app[keys.DB].connect() as conn:
         doctor = await store.get_doctor(conn, principal(request).id)
@@ -100,7 +102,7 @@ async def get_profile(request: web.Request) -> web.Response:
 
 
 @routes.patch("/doctors/me/profile")
-@requires("doctor")
+@requires(Role.DOCTOR)
 async def update_profile(request: web.Request) -> web.Response:
     body = schemas.clean_profile(await parse_body(request, schemas.ProfileUpdate, optional=True))
     doctor = await use_cases.update_profile(services(request.app), principal(request).id, body)

@@ -6,6 +6,7 @@ import uuid
 from aiohttp import web
 
 from domain.errors import Forbidden, NotFound, Unauthorized
+from domain.roles import Role
 from gateway import keys
 from gateway.auth import maybe_principal, optional_auth, principal, requires, sync
 from gateway.jsonutil import json_response
@@ -13,7 +14,8 @@ from gateway.tx import services
 from schemas import doctors as schemas
 from schemas.common import UUID_RE, page, parse_body, parse_query, path_uuid
 from services import doctors as use_cases
-from storage import doctor_search, doctors as store, reviews
+from storage import doctor_search, reviews
+from storage import doctors as store
 
 routes = web.RouteTableDef()
 DOCTOR = "/doctors/{doctor_id:" + UUID_RE + "}"
@@ -22,7 +24,7 @@ DOCTOR = "/doctors/{doctor_id:" + UUID_RE + "}"
 def _client_id(request: web.Request) -> uuid.UUID | None:
     """The caller's id when a client token was sent (fills `is_favourite`), else None."""
     who = maybe_principal(request)
-    return who.id if who is not None and who.role == "client" else None
+    return who.id if who is not None and who.role == Role.CLIENT else None
 
 
 def _require_client_for_favourites(request: web.Request) -> uuid.UUID:
@@ -94,7 +96,7 @@ async def doctor_by_slug(request: web.Request) -> web.Response:
 async def doctor_detail(request: web.Request) -> web.Response:
     """DoctorDetailOut; an admin token also sees deactivated doctors, with the admin fields."""
     who = maybe_principal(request)
-    is_admin = who is not None and who.role == "admin"
+    is_admin = who is not None and who.role == Role.ADMIN
     async with request.app[keys.DB].connect() as conn:
         row = await store.get_doctor(conn, path_uuid(request, "doctor_id"), user_id=_client_id(request),
                                      include_inactive=is_admin)
@@ -120,7 +122,7 @@ async def doctor_reviews(request: web.Request) -> web.Response:
 # --- favourites (patients) ----------------------------------------------------------------
 
 @routes.get("/doctors/favourites")
-@requires("client")
+@requires(Role.CLIENT)
 async def my_favourites(request: web.Request) -> web.Response:
     query = parse_query(request, schemas.FavouritesQuery)
     async with request.app[keys.DB].connect() as conn:
@@ -129,7 +131,7 @@ async def my_favourites(request: web.Request) -> web.Response:
 
 
 @routes.post(DOCTOR + "/favourite")
-@requires("client")
+@requires(Role.CLIENT)
 async def set_favourite(request: web.Request) -> web.Response:
     body = await parse_body(request, schemas.FavouriteAction)
     doctor_id, add = path_uuid(request, "doctor_id"), body["action"] == "add"
@@ -141,7 +143,7 @@ async def set_favourite(request: web.Request) -> web.Response:
 
 @routes.post("/doctors/")
 @routes.post("/doctors")
-@requires("admin")
+@requires(Role.ADMIN)
 async def create_doctor(request: web.Request) -> web.Response:
     body = schemas.clean_profile(await parse_body(request, schemas.DoctorCreate))
     row = await use_cases.create(services(request.app), body)
@@ -149,7 +151,7 @@ async def create_doctor(request: web.Request) -> web.Response:
 
 
 @routes.patch(DOCTOR)
-@requires("admin")
+@requires(Role.ADMIN)
 async def update_doctor(request: web.Request) -> web.Response:
     body = schemas.clean_profile(await parse_body(request, schemas.DoctorUpdate))
     row = await use_cases.admin_update(services(request.app), path_uuid(request, "doctor_id"), body)

@@ -6,6 +6,7 @@ from typing import Awaitable, Callable
 from aiohttp import web
 
 from domain.messages import parse_cursor
+from domain.roles import Role
 from gateway.auth import principal, requires
 from gateway.jsonutil import json_response
 from gateway.tx import services
@@ -26,7 +27,7 @@ def _caller(request: web.Request) -> Caller:
 
 
 @routes.post(MESSAGES)
-@requires("client", "doctor")
+@requires(Role.CLIENT, Role.DOCTOR)
 async def send_message(request: web.Request) -> web.Response:
     """201 new; 200 with the original for a retried client_message_id."""
     body = await parse_body(request, MESSAGE_CREATE)
@@ -35,7 +36,7 @@ async def send_message(request: web.Request) -> web.Response:
 
 
 @routes.get(MESSAGES)
-@requires("client", "doctor")
+@requires(Role.CLIENT, Role.DOCTOR)
 async def list_messages(request: web.Request) -> web.Response:
     query = parse_query(request, MessageListQuery)
     before, after = parse_cursor(query["before"], "before"), parse_cursor(query["after"], "after")
@@ -56,12 +57,12 @@ async def _receipt(request: web.Request, mark: Mark) -> web.Response:
 
 
 @routes.post(MESSAGES + "/delivered")
-@requires("client", "doctor")
+@requires(Role.CLIENT, Role.DOCTOR)
 async def mark_delivered(request: web.Request) -> web.Response:
     return await _receipt(request, use_cases.mark_delivered)
 
 
 @routes.post(MESSAGES + "/read")
-@requires("client", "doctor")
+@requires(Role.CLIENT, Role.DOCTOR)
 async def mark_read(request: web.Request) -> web.Response:
     return await _receipt(request, use_cases.mark_read)

@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from domain.files import COMPLETED
+from domain.roles import Role
 from gateway import keys
 from gateway.auth import principal, requires
 from gateway.jsonutil import json_response
@@ -21,7 +22,7 @@ from services.context import Caller
 
 routes = web.RouteTableDef()
 RECORDINGS_PATH = "/connect/sessions/{session_id:" + UUID_RE + "}/recordings"
-PARTICIPANTS = ("client", "doctor")
+PARTICIPANTS = (Role.CLIENT, Role.DOCTOR)
 
 
 def _caller(request: web.Request) -> Caller:

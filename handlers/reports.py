@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from domain.roles import Role
 from gateway.auth import principal, requires
 from gateway.jsonutil import json_response
 from gateway.resources import blob_store
@@ -25,7 +26,7 @@ def _caller(request: web.Request) -> Caller:
 
 
 @routes.post(REPORTS_PATH + "/init")
-@requires("client")
+@requires(Role.CLIENT)
 async def init_report(request: web.Request) -> web.Response:
     query = parse_query(request, ReportInitQuery)
     row = await use_cases.init(services(request.app), _caller(request), path_uuid(request, "session_id"),
@@ -43,7 +44,7 @@ async def init_report(request: web.Request) -> web.Response:
 
 
 @routes.post(REPORT_PATH + "/complete")
-@requires("client")
+@requires(Role.CLIENT)
 async def complete_report(request: web.Request) -> web.Response:
     row = await use_cases.complete(services(request.app), blob_store(request.app), _caller(request),
                                    path_uuid(request, "session_id"), path_uuid(request, "report_id"))
@@ -53,7 +54,7 @@ async def complete_report(request: web.Request) -> web.Response:
 
 
 @routes.get(REPORTS_PATH)
-@requires("client", "doctor")
+@requires(Role.CLIENT, Role.DOCTOR)
 async def list_reports(request: web.Request) -> web.Response:
     query = parse_query(request, DownloadListQuery)
     rows, total = await use_cases.list_uploaded(services(request.app), _caller(request),
@@ -66,7 +67,7 @@ async def list_reports(request: web.Request) -> web.Response:
 
 
 @routes.get(REPORT_PATH)
-@requires("client", "doctor")
+@requires(Role.CLIENT, Role.DOCTOR)
 async def get_report(request: web.Request) -> web.Response:
     row = await use_cases.get(services(request.app), _caller(request), path_uuid(request, "session_id"),
                               path_uuid(request, "report_id"))
@@ -75,7 +76,7 @@ async def get_report(request: web.Request) -> web.Response:
 
 
 @routes.delete(REPORT_PATH)
-@requires("client", "doctor")
+@requires(Role.CLIENT, Role.DOCTOR)
 async def delete_report(request: web.Request) -> web.Response:
     row = await use_cases.delete(services(request.app), blob_store(request.app), _caller(request),
                                  path_uuid(request, "session_id"), path_uuid(request, "report_id"))

@@ -23,10 +23,11 @@ import uuid
 from aiohttp import web
 from aiohttp_sse import EventSourceResponse
 
+from common.jsonutil import dumps_str
+from domain.roles import Role
 from gateway import keys
 from gateway.auth import principal, requires
 from gateway.bus import SLOW_CONSUMER, Subscription, SubscriptionClosed, parse_event_id
-from common.jsonutil import dumps_str
 from storage.events import doctor_requests_channel
 from storage.session_requests import pending_requests
 
@@ -57,7 +58,7 @@ def _last_event_id(request: web.Request) -> int | None:
 
 
 @routes.get("/connect/sessions/requests/stream")
-@requires("doctor", allow_query_token=True)
+@requires(Role.DOCTOR, allow_query_token=True)
 async def request_stream(request: web.Request) -> web.StreamResponse:
     app = request.app
     doctor_id = principal(request).id

@@ -39,6 +39,7 @@ from common.jsonutil import isoformat
 from common.tasks import stop_task
 from domain.errors import ApiError, Forbidden
 from domain.messages import party
+from domain.roles import Role
 from domain.sessions import TERMINAL
 from gateway import keys
 from gateway import ws as wsu
@@ -74,7 +75,7 @@ async def session_ws(request: web.Request) -> web.StreamResponse:
     wsu.check_origin(request, settings.ws_allowed_origins)
     token, via_subprotocol = wsu.credentials(request)
     who = await authenticate(request, token)
-    if who.role not in ("client", "doctor"):
+    if who.role not in (Role.CLIENT, Role.DOCTOR):
         raise Forbidden("This action is not allowed for your role", code="WRONG_ROLE")
     session_id = path_uuid(request, "session_id")
     async with app[keys.DB].connect() as conn:

@@ -6,6 +6,7 @@ from typing import Any
 from aiohttp import web
 
 from domain import sessions as rules
+from domain.roles import Role
 from gateway import keys
 from gateway.auth import principal, requires
 from gateway.jsonutil import json_response
@@ -35,7 +36,7 @@ def _join(request: web.Request, session: dict[str, Any]) -> dict[str, Any]:
 
 
 @routes.post("/connect/sessions")
-@requires("client")
+@requires(Role.CLIENT)
 async def create_session(request: web.Request) -> web.Response:
     body = await parse_body(request, SESSION_CREATE)
     session = await use_cases.request(services(request.app), principal(request).id, body)
@@ -43,7 +44,7 @@ async def create_session(request: web.Request) -> web.Response:
 
 
 @routes.get("/connect/sessions/requests")
-@requires("doctor")
+@requires(Role.DOCTOR)
 async def list_requests(request: web.Request) -> web.Response:
     now = request.app[keys.CLOCK].now()
     async with request.app[keys.DB].connect() as conn:
@@ -53,7 +54,7 @@ async def list_requests(request: web.Request) -> web.Response:
 
 
 @routes.get(SESSION)
-@requires("client", "doctor")
+@requires(Role.CLIENT, Role.DOCTOR)
 async def get_session(request: web.Request) -> web.Response:
     who = principal(request)
     async with request.app[keys.DB].connect() as conn:
@@ -63,21 +64,21 @@ async def get_session(request: web.Request) -> web.Response:
 
 
 @routes.post(SESSION + "/accept")
-@requires("doctor")
+@requires(Role.DOCTOR)
 async def accept_session(request: web.Request) -> web.Response:
     session = await use_cases.accept(services(request.app), _caller(request), path_uuid(request, "session_id"))
     return json_response(accepted_out(session, _join(request, session)))
 
 
 @routes.post(SESSION + "/reject")
-@requires("doctor")
+@requires(Role.DOCTOR)
 async def reject_session(request: web.Request) -> web.Response:
     session = await use_cases.reject(services(request.app), _caller(request), path_uuid(request, "session_id"))
     return json_response(status_out(session))
 
 
 @routes.post(SESSION + "/end")
-@requires("client", "doctor")
+@requires(Role.CLIENT, Role.DOCTOR)
 async def end_session(request: web.Request) -> web.Response:
     body = await parse_body(request, SessionEnd, optional=True)
     session = await use_cases.end(services(request.app), _caller(request), path_uuid(request, "session_id"),
@@ -86,7 +87,7 @@ async def end_session(request: web.Request) -> web.Response:
 
 
 @routes.get(SESSION + "/token")
-@requires("client", "doctor")
+@requires(Role.CLIENT, Role.DOCTOR)
 async def session_token(request: web.Request) -> web.Response:
     app, who = request.app, principal(request)
     async with app[keys.DB].connect() as conn:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from domain.roles import Role
 from gateway import keys
 from gateway.auth import principal, requires
 from gateway.jsonutil import json_response
@@ -16,7 +17,7 @@ routes = web.RouteTableDef()
 
 
 @routes.get("/users/me")
-@requires("client")
+@requires(Role.CLIENT)
 async def get_me(request: web.Request) -> web.Response:
     async with request.app[keys.DB].connect() as conn:
         user = await users.get_user(conn, principal(request).id)
@@ -26,7 +27,7 @@ async def get_me(request: web.Request) -> web.Response:
 
 
 @routes.patch("/users/me")
-@requires("client")
+@requires(Role.CLIENT)
 async def update_me(request: web.Request) -> web.Response:
     changes = await parse_body(request, UserUpdateIn, optional=True)
     user = await use_cases.update_profile(services(request.app), principal(request).id, changes)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from domain import video_permission as rules
+from domain.roles import Role
 from gateway import keys
 from gateway.auth import principal, requires
 from gateway.jsonutil import json_response
@@ -24,7 +25,7 @@ def _caller(request: web.Request) -> Caller:
 
 
 @routes.get(PERMISSION)
-@requires("client", "doctor")
+@requires(Role.CLIENT, Role.DOCTOR)
 async def get_permission(request: web.Request) -> web.Response:
     who = principal(request)
     async with request.app[keys.DB].connect() as conn:
@@ -39,38 +40,38 @@ async def _change(request: web.Request, action: str) -> web.Response:
 
 
 @routes.post(PERMISSION + "/allow")
-@requires("doctor")
+@requires(Role.DOCTOR)
 async def allow(request: web.Request) -> web.Response:
     return await _change(request, rules.ALLOW)
 
 
 @routes.post(PERMISSION + "/accept")
-@requires("client")
+@requires(Role.CLIENT)
 async def accept(request: web.Request) -> web.Response:
     return await _change(request, rules.ACCEPT)
 
 
 @routes.post(PERMISSION + "/decline")
-@requires("client")
+@requires(Role.CLIENT)
 async def decline(request: web.Request) -> web.Response:
     return await _change(request, rules.DECLINE)
 
 
 @routes.post(PERMISSION + "/toggle")
-@requires("client")
+@requires(Role.CLIENT)
 async def toggle(request: web.Request) -> web.Response:
     body = await parse_body(request, VideoToggle)
     return await _change(request, rules.toggle_action(body["enabled"]))
 
 
 @routes.post(PERMISSION + "/revoke")
-@requires("client", "doctor")
+@requires(Role.CLIENT, Role.DOCTOR)
 async def revoke(request: web.Request) -> web.Response:
     return await _change(request, rules.REVOKE)
 
 
 @routes.post("/connect/call-sessions")
-@requires("client", "doctor")
+@requires(Role.CLIENT, Role.DOCTOR)
 async def create_call(request: web.Request) -> web.Response:
     """201 for a new call session, 200 with the room's existing one."""
     body = await parse_body(request, CallSessionCreate)
@@ -80,7 +81,7 @@ async def create_call(request: web.Request) -> web.Response:
 
 
 @routes.get("/connect/call-sessions/{call_id:" + UUID_RE + "}")
-@requires("client", "doctor")
+@requires(Role.CLIENT, Role.DOCTOR)
 async def get_call(request: web.Request) -> web.Response:
     found = await use_cases.call(services(request.app), _caller(request), path_uuid(request, "call_id"))
     return json_response(call_session_out(found.call, found.session))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from domain.roles import Role
 from gateway import keys
 from gateway.auth import principal, requires
 from gateway.jsonutil import json_response
@@ -14,7 +15,7 @@ routes = web.RouteTableDef()
 
 
 @routes.get("/wallet")
-@requires("client")
+@requires(Role.CLIENT)
 async def get_wallet(request: web.Request) -> web.Response:
     async with request.app[keys.DB].connect() as conn:
         balance = await wallet.balance_of(conn, principal(request).id)
@@ -22,7 +23,7 @@ async def get_wallet(request: web.Request) -> web.Response:
 
 
 @routes.get("/wallet/transactions")
-@requires("client")
+@requires(Role.CLIENT)
 async def list_transactions(request: web.Request) -> web.Response:
     query = parse_query(request, TransactionsQuery)
     async with request.app[keys.DB].connect() as conn:
