@@ -160,3 +160,19 @@ def app_of():
 
 
 __all__ = ["factories", "keys"]
+
+
+@pytest.fixture
+async def servers(settings, db):
+    """Two real server processes (`python run.py`) on the test database and Redis."""
+    from tests.servers import start_server
+
+    a = await start_server(settings)
+    try:
+        b = await start_server(settings)
+    except BaseException:
+        await a.stop()
+        raise
+    yield a, b
+    for server in (a, b):
+        await server.stop()

@@ -7,26 +7,12 @@ import asyncio
 import uuid
 
 import aiohttp
-import pytest
 
 from tests import factories
-from tests.servers import SseReader, start_server
+from tests.servers import SseReader
 
 ROUNDS = 200
 CONCURRENT = 20
-
-
-@pytest.fixture
-async def servers(settings, db):
-    a = await start_server(settings)
-    try:
-        b = await start_server(settings)
-    except BaseException:
-        await a.stop()
-        raise
-    yield a, b
-    for server in (a, b):
-        await server.stop()
 
 
 async def first_of(ws: aiohttp.ClientWebSocketResponse, type_: str, timeout: float = 10.0) -> dict:

@@ -13,7 +13,7 @@ from gateway import keys
 from gateway.auth import sync
 from gateway.tx import services, statements, transaction
 from services import messages as message_use_cases
-from services.sessions import Caller
+from services.context import Caller
 from storage import driver
 from storage import messages as message_store
 from storage.events import publish_after_commit
@@ -133,25 +133,6 @@ async def test_sends_racing_the_end_are_stored_with_their_event_and_push_or_refu
     assert await _count(db, notifications, notifications.c.event_type == "message.new") == stored
 
 
-async def _terminate_app_connections(db) -> None:
-    async with db.connect() as admin:
-        pids = list((await admin.execute(sa.text(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
-            "AND backend_type = 'client backend'"))).scalars().all())
-        await admin.execute(sa.text("SELECT pg_terminate_backend(pid) FROM unnest(CAST(:pids AS int[])) AS pid"),
-                            {"pids": pids})
-        # Termination is asynchronous: until those backends are gone (the relay and the push worker
-        # connect again at once, so "no client backend left" may never hold). A transaction sees one
-        # snapshot of pg_stat_activity, so each look is a transaction of its own.
-        async with asyncio.timeout(10):
-            while True:
-                await admin.rollback()
-                if not await admin.scalar(sa.text(
-                        "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(CAST(:pids AS int[]))"), {"pids": pids}):
-                    return
-                await asyncio.sleep(0.02)
-
-
 @pytest.mark.parametrize("route", ["requests", "message"])
 async def test_a_dead_connection_on_the_driver_is_503_then_recovers(client, db, auth, pair, route):
     patient, doctor, session = pair
@@ -164,7 +145,7 @@ async def test_a_dead_connection_on_the_driver_is_503_then_recovers(client, db, 
 
     # The pool holds a connection now (a read: no relay or push worker runs to find the dead one first).
     assert (await client.get("/api/v2/connect/sessions/requests", headers=doctor_headers)).status == 200
-    await _terminate_app_connections(db)
+    await factories.terminate_other_backends(db)
     first = await call()  # finds the dead connection
     assert first.status == 503 and (await first.json())["code"] == "DATABASE_UNAVAILABLE"
     ok = 200 if route == "requests" else 201
@@ -182,7 +163,7 @@ async def test_a_send_on_a_connection_that_died_is_reported_as_sqlalchemy_does(c
     with pytest.raises(sa.exc.DBAPIError) as caught:
         async with statements(app) as conn:
             assert await driver.fetchval(conn, "SELECT 1") == 1
-            await _terminate_app_connections(db)
+            await factories.terminate_other_backends(db)
             # A send's first statement (services.messages.send runs it on a connection of its own).
             await message_store.send_context(conn, session["id"], "client", patient["id"])
     assert caught.value.connection_invalidated

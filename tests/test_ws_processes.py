@@ -12,7 +12,6 @@ import sqlalchemy as sa
 
 from storage.tables import messages
 from tests import factories
-from tests.servers import start_server
 
 
 async def recv_type(ws, type_, timeout=10.0) -> dict:
@@ -35,19 +34,6 @@ async def frames_until_pong(ws, ref) -> list[dict]:
             if frame["type"] == "pong" and frame["data"]["ref"] == ref:
                 return out
             out.append(frame)
-
-
-@pytest.fixture
-async def servers(settings, db):
-    a = await start_server(settings)
-    try:
-        b = await start_server(settings)
-    except BaseException:
-        await a.stop()
-        raise
-    yield a, b
-    for server in (a, b):
-        await server.stop()
 
 
 async def test_two_participants_on_two_processes(servers, settings, db):
