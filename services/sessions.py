@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -76,36 +76,31 @@ async def request(ctx: Context, patient_id: uuid.UUID, details: dict[str, Any]) 
 
 async def accept(ctx: Context, doctor: Caller, session_id: uuid.UUID) -> Row:
     """REQUESTED → ONGOING; the doctor goes BUSY (from ONLINE); the request leaves every console."""
-    now, row = ctx.now(), None
-    async with transaction(ctx) as conn:
-        session = await session_for_participant(conn, session_id, doctor.role, doctor.id, lock=True)
-        expired = await _expire_if_lapsed(conn, session, now)
-        if not expired:
-            rules.check_answerable(session["status"])
-            row = await store.accept(conn, session_id, now)
-            assert row is not None  # locked and checked above
-            await doctor_store.mark_busy(conn, row["doctor_id"], now)
-            await _announce_removed(conn, row)
-            name = await doctor_store.doctor_name(conn, row["doctor_id"])
-            await _push(conn, Role.CLIENT, row["patient_id"], push_payloads.session_accepted(session_id, name))
-    if expired:
-        raise _expired()
-    assert row is not None
-    return row
+    return await _answer(ctx, doctor, session_id, store.accept, push_payloads.session_accepted, busy=True)
 
 
 async def reject(ctx: Context, doctor: Caller, session_id: uuid.UUID) -> Row:
+    """REQUESTED → REJECTED; the request leaves every console."""
+    return await _answer(ctx, doctor, session_id, store.reject, push_payloads.session_rejected, busy=False)
+
+
+async def _answer(ctx: Context, doctor: Caller, session_id: uuid.UUID,
+                  transition: Callable[[AsyncConnection, uuid.UUID, dt.datetime], Awaitable[Row | None]],
+                  push: Callable[[uuid.UUID, str | None], push_payloads.PushPayload], *, busy: bool) -> Row:
+    """The doctor answers a live request under its row lock; a lapsed one is expired instead (409)."""
     now, row = ctx.now(), None
     async with transaction(ctx) as conn:
         session = await session_for_participant(conn, session_id, doctor.role, doctor.id, lock=True)
         expired = await _expire_if_lapsed(conn, session, now)
         if not expired:
             rules.check_answerable(session["status"])
-            row = await store.reject(conn, session_id, now)
-            assert row is not None
+            row = await transition(conn, session_id, now)
+            assert row is not None  # locked and checked above
+            if busy:
+                await doctor_store.mark_busy(conn, row["doctor_id"], now)
             await _announce_removed(conn, row)
             name = await doctor_store.doctor_name(conn, row["doctor_id"])
-            await _push(conn, Role.CLIENT, row["patient_id"], push_payloads.session_rejected(session_id, name))
+            await _push(conn, Role.CLIENT, row["patient_id"], push(session_id, name))
     if expired:
         raise _expired()
     assert row is not None

@@ -10,19 +10,10 @@ import aiohttp
 
 from tests import factories
 from tests.servers import SseReader
+from tests.test_ws_processes import recv_type
 
 ROUNDS = 200
 CONCURRENT = 20
-
-
-async def first_of(ws: aiohttp.ClientWebSocketResponse, type_: str, timeout: float = 10.0) -> dict:
-    async with asyncio.timeout(timeout):
-        while True:
-            msg = await ws.receive()
-            assert msg.type == aiohttp.WSMsgType.TEXT, msg
-            frame = msg.json()
-            if frame["type"] == type_:
-                return frame
 
 
 async def test_first_message_after_both_sockets_connect_always_arrives(servers, settings, db):
@@ -46,10 +37,10 @@ async def test_first_message_after_both_sockets_connect_always_arrives(servers, 
                                               http.ws_connect(b.api_url + path, headers=d_auth))
             body = {"client_message_id": str(uuid.uuid4()), "content_type": "text", "content": f"hello {n}"}
             await p_ws.send_json({"type": "message.send", "id": "m", "data": body})
-            ack = await first_of(p_ws, "ack")
+            ack = await recv_type(p_ws, "ack")
             assert ack["data"]["status"] == 201, ack
             try:
-                got = await first_of(d_ws, "message.new", timeout=5.0)
+                got = await recv_type(d_ws, "message.new", timeout=5.0)
                 assert got["data"]["id"] == ack["data"]["message"]["id"]
                 assert got["id"]  # a durable event: the doctor's resume cursor moves
             except TimeoutError:
