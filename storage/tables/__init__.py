@@ -3,6 +3,7 @@ from storage.tables.base import metadata
 from storage.tables.accounts import (
     admins, auth_revocations, auth_revocations_id_seq, otp_codes, refresh_tokens, users,
 )
+from storage.tables.audit import audit_log
 from storage.tables.catalogs import (
     lab_test_aliases, lab_tests, medicine_names, medicine_salt_names, medicine_salts, medicines,
 )
@@ -17,7 +18,7 @@ from storage.tables.messaging import call_sessions, device_tokens, messages
 from storage.tables.sessions import connect_sessions, followups, wallet_transactions, wallets
 
 __all__ = [
-    "metadata", "admins", "auth_revocations", "auth_revocations_id_seq", "otp_codes", "refresh_tokens", "users",
+    "metadata", "audit_log", "admins", "auth_revocations", "auth_revocations_id_seq", "otp_codes", "refresh_tokens", "users",
     "doctors", "favourites",
     "health_categories", "reviews", "doctor_search_terms", "doctor_search_fields",
     "event_bus_seq", "event_outbox", "notifications", "connect_sessions", "followups", "wallet_transactions", "wallets",
