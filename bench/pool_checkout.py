@@ -17,7 +17,7 @@ sys.path.insert(0, str(ROOT))
 import asyncpg  # noqa: E402
 
 from storage import driver  # noqa: E402
-from storage.db import create_engine  # noqa: E402
+from storage.sa_engine import create_engine  # noqa: E402
 
 N = 5000
 SQL = "SELECT 1"

@@ -39,7 +39,7 @@ import sqlalchemy as sa  # noqa: E402
 
 from config import load_settings  # noqa: E402
 from common.clock import Clock  # noqa: E402
-from storage.db import create_engine  # noqa: E402
+from storage.sa_engine import create_engine  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 from storage.tables import connect_sessions, doctors, users, wallets  # noqa: E402
 from tests.factories import access_token  # noqa: E402

@@ -15,7 +15,7 @@ from gateway.metrics import Metrics, metrics_handler
 from gateway.middlewares import gateway_middleware
 from gateway.tx import wake_relays
 from services.context import Context, Database
-from storage.db import create_engine
+from storage.pool import Pool
 from storage.redis import create_redis
 
 log = logging.getLogger("allign")
@@ -28,7 +28,7 @@ async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
     if settings.apply_migrations:
         from storage.migrate import upgrade
         await asyncio.get_running_loop().run_in_executor(None, upgrade, settings.database_url)
-    app[keys.DB] = create_engine(settings.database_url, settings.db_pool_size, settings.db_pool_timeout_ms / 1000)
+    app[keys.DB] = Pool(settings.database_url, settings.db_pool_size, settings.db_pool_timeout_ms / 1000)
     app[keys.REDIS] = create_redis(settings.redis_url)
     app[keys.CONTEXT] = Context(Database(app[keys.DB], wake_relays(app)), app[keys.CLOCK], settings)
     from storage.bootstrap import ensure_bootstrap_admin

@@ -48,14 +48,13 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Iterable
 
 import asyncpg
 from aiohttp import web
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from common.tasks import Wakeup, stop_task
 from domain.errors import Forbidden, ServiceUnavailable, Unauthorized
 from domain import tokens
 from gateway import keys
 from storage import accounts, driver
+from storage.pool import DatabaseUnavailable, PoolTimeout
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -322,7 +321,7 @@ async def _refusal_from_database(app: web.Application, claims: tokens.Claims) ->
             active, revoked = await accounts.access_state(conn, claims.role, claims.subject, refs, claims.issued_at)
     except PoolTimeout:
         raise  # 503 DATABASE_BUSY (gateway.middlewares)
-    except (SQLAlchemyError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+    except (DatabaseUnavailable, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
         log.warning("token check: revocation view not current and the database check failed (%s)",
                     type(exc).__name__)
         raise ServiceUnavailable("Authentication temporarily unavailable; try again shortly", code="AUTH_UNAVAILABLE",

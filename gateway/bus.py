@@ -183,8 +183,7 @@ class EventBus:
         """Delete published outbox rows older than `older_than` seconds (default: the retention);
         the relay leader does this every minute."""
         async with self._engine.connect() as conn:
-            raw = await conn.get_raw_connection()
-            return await self.relay.prune(raw.driver_connection, older_than)
+            return await self.relay.prune(conn.raw, older_than)
 
 
 async def bus_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 from redis.exceptions import RedisError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from storage.pool import Pool
 
 from gateway.bus_subscription import Event
 from storage import driver
@@ -69,7 +69,7 @@ def _data(raw: Any) -> dict[str, Any]:
 
 
 class History:
-    def __init__(self, redis: Any, engine: AsyncEngine, keys: BusKeys) -> None:
+    def __init__(self, redis: Any, engine: Pool, keys: BusKeys) -> None:
         self.redis = redis
         self.engine = engine
         self.keys = keys

@@ -5,14 +5,14 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncEngine
+from storage.pool import Pool
 
 from config import Settings
 from common.clock import Clock
 
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK = web.AppKey("clock", Clock)
-DB = web.AppKey("db", AsyncEngine)
+DB = web.AppKey("db", Pool)
 REDIS = web.AppKey("redis", aioredis.Redis)
 METRICS = web.AppKey("metrics", Any)
 # What every use case runs with (services.context.Context): database, clock, settings, relay wake-ups.

@@ -8,14 +8,13 @@ import time
 
 from aiohttp import web
 from marshmallow import ValidationError
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from domain.errors import ApiError, ValidationFailed
 from gateway import keys
 from gateway.jsonutil import json_response
 from schemas.common import flatten_errors
 from storage.db import describe_error, is_database_error
+from storage.pool import DatabaseUnavailable, PoolTimeout
 
 log = logging.getLogger("allign.http")
 REQUEST_ID = web.RequestKey("request_id", str)
@@ -96,18 +95,14 @@ def _error_response(request: web.Request, error: Exception) -> web.Response:
     except PoolTimeout:
         log.warning("no database connection free within the pool timeout request_id=%s", request.get(REQUEST_ID))
         return error_response(503, "Server busy, try again", "DATABASE_BUSY", {"Retry-After": "1"})
-    except DBAPIError as exc:
-        if not exc.connection_invalidated:
-            # Never str(exc): it holds the statement's data. describe_error: class, SQLSTATE, schema
-            # names, first words; the traceback is rendered the same way (storage.db's log redaction).
-            log.exception("database error request_id=%s %s %s: %s", request.get(REQUEST_ID), request.method,
-                          request.rel_url.path, describe_error(exc))
-            return error_response(500, "Internal server error", "INTERNAL_ERROR")
-        log.warning("database connection lost request_id=%s", request.get(REQUEST_ID))
+    except DatabaseUnavailable as exc:
+        log.warning("database unavailable request_id=%s: %s", request.get(REQUEST_ID), exc)
         return error_response(503, "Database temporarily unavailable", "DATABASE_UNAVAILABLE",
                               {"Retry-After": "1"})
     except Exception as exc:
-        if is_database_error(exc):  # a statement on the asyncpg driver (storage.driver)
+        if is_database_error(exc):
+            # Never str(exc): it holds the statement's data. describe_error: class, SQLSTATE, schema
+            # names, first words; the traceback is rendered the same way (storage.db's log redaction).
             log.exception("database error request_id=%s %s %s: %s", request.get(REQUEST_ID), request.method,
                           request.rel_url.path, describe_error(exc))
         else:

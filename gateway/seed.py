@@ -10,7 +10,7 @@ import logging
 from typing import Any, AsyncIterator
 
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from storage.pool import Connection, Pool
 
 from config import LOCAL_ADMIN, Settings
 from domain import doctors as rules
@@ -51,7 +51,7 @@ def demo_doctor_email(first_name: str) -> str:
     return f"dr.{first_name}@demo.allign.in"
 
 
-async def _seed_doctors(conn: AsyncConnection, password_hash: str) -> None:
+async def _seed_doctors(conn: Connection, password_hash: str) -> None:
     rows = [
         dict(email=demo_doctor_email(first), password_hash=password_hash, full_name=name,
              slug=rules.slug_base(name, speciality), speciality_category=speciality, degrees=degrees,
@@ -65,12 +65,12 @@ async def _seed_doctors(conn: AsyncConnection, password_hash: str) -> None:
         await doctors.insert_demo_doctor(conn, row)
 
 
-async def _seed_categories(conn: AsyncConnection) -> None:
+async def _seed_categories(conn: Connection) -> None:
     for name, description in DEMO_CATEGORIES:
         await categories.insert_if_absent(conn, name, description)
 
 
-async def _seed_demo_wallets(conn: AsyncConnection, settings: Settings) -> None:
+async def _seed_demo_wallets(conn: Connection, settings: Settings) -> None:
     """The OTP test numbers get a patient row and a demo balance, only if they have no wallet yet."""
     for phone in settings.otp_test_numbers:
         user_id, has_wallet = await users.demo_patient(conn, phone)
@@ -80,7 +80,7 @@ async def _seed_demo_wallets(conn: AsyncConnection, settings: Settings) -> None:
                                   reference_type="demo_seed", reference_id=str(user_id))
 
 
-async def seed_demo_data(engine: AsyncEngine, settings: Settings) -> None:
+async def seed_demo_data(engine: Pool, settings: Settings) -> None:
     password_hash = await hash_password(DEMO_DOCTOR_PASSWORD)
     async with engine.begin() as conn:
         await lock_demo_seed(conn)  # one process at a time; the others then find the rows

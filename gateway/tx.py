@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import AsyncContextManager
 
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncConnection
+from storage.pool import Connection
 
 from gateway import keys
 from services import context
@@ -30,9 +30,9 @@ def _database(app: web.Application) -> Context | Database:
     return app[keys.CONTEXT] if keys.CONTEXT in app else Database(app[keys.DB], wake_relays(app))
 
 
-def transaction(app: web.Application) -> AsyncContextManager[AsyncConnection]:
+def transaction(app: web.Application) -> AsyncContextManager[Connection]:
     return context.transaction(_database(app))
 
 
-def statements(app: web.Application) -> AsyncContextManager[AsyncConnection]:
+def statements(app: web.Application) -> AsyncContextManager[Connection]:
     return context.statements(_database(app))

@@ -33,7 +33,6 @@ import uuid
 from typing import Any
 
 from aiohttp import WSMsgType, web
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from common.jsonutil import isoformat
 from common.tasks import stop_task
@@ -54,6 +53,7 @@ from services import messages as message_use_cases
 from services.context import Caller
 from storage import messages as message_store
 from storage.events import session_channel
+from storage.pool import DatabaseUnavailable, PoolTimeout
 from storage.session_access import session_for_participant
 
 log = logging.getLogger(__name__)
@@ -259,6 +259,9 @@ class SessionSocket:
                 return
             except PoolTimeout:
                 await self._reply_error(client_frame.ref, 503, "DATABASE_BUSY", "Server busy, try again")
+            except DatabaseUnavailable:
+                await self._reply_error(client_frame.ref, 503, "DATABASE_UNAVAILABLE",
+                                        "Database temporarily unavailable, try again")
             except Exception:
                 log.exception("session ws %s: %s failed", self.session_id, client_frame.type)
                 await self._reply_error(client_frame.ref, 500, "INTERNAL_ERROR", "Internal server error")

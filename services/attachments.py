@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, AsyncIterable
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from storage.pool import Connection
 
 from common.jsonutil import dumps, loads
 from domain import push_payloads
@@ -50,7 +50,7 @@ Row = dict[str, Any]
 CONTAINER_BY_SCOPE = {SESSION: SESSIONS, REPORT: REPORTS, RECORDING: RECORDINGS, PROFILE: AVATARS}
 
 
-async def _resolve_scope(conn: AsyncConnection, caller: Caller, scope_type: str, scope_id: uuid.UUID | None
+async def _resolve_scope(conn: Connection, caller: Caller, scope_type: str, scope_id: uuid.UUID | None
                          ) -> tuple[uuid.UUID, uuid.UUID | None, Row | None]:
     """(scope_id, session_id, session row) if the caller may use the scope; 404 otherwise."""
     if scope_type == PROFILE:
@@ -63,13 +63,13 @@ async def _resolve_scope(conn: AsyncConnection, caller: Caller, scope_type: str,
     return scope_id, session_id, session
 
 
-async def _own(conn: AsyncConnection, caller: Caller, attachment_id: uuid.UUID, *,
+async def _own(conn: Connection, caller: Caller, attachment_id: uuid.UUID, *,
                session_id: uuid.UUID | None = None, lock: bool = False) -> Row:
     row = await files.get_attachment(conn, attachment_id, lock=lock)
     return check_own_attachment(row, caller.role, caller.id, session_id=session_id)
 
 
-async def _announce(conn: AsyncConnection, caller: Caller, row: Row, session: Row | None) -> None:
+async def _announce(conn: Connection, caller: Caller, row: Row, session: Row | None) -> None:
     """A session attachment becomes visible: tell the session's websocket and push the other party."""
     if row["scope_type"] != SESSION or session is None:
         return

@@ -19,7 +19,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Iterable
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from storage.pool import Connection
 
 from services.context import Context, transaction
 from storage import audit as store
@@ -49,7 +49,7 @@ def _inet(ip: str | None) -> str | None:
         return None
 
 
-async def record(conn: AsyncConnection, ctx: Context, actor: Actor, entry: Entry) -> None:
+async def record(conn: Connection, ctx: Context, actor: Actor, entry: Entry) -> None:
     """Write one audit row on `conn` (inside the caller's transaction)."""
     await store.append(conn, actor_id=actor.id, actor_role=str(actor.role), action=entry.action,
                        target_type=entry.target_type, target_id=entry.target_id, request_id=actor.request_id,
@@ -59,7 +59,7 @@ async def record(conn: AsyncConnection, ctx: Context, actor: Actor, entry: Entry
 @contextlib.asynccontextmanager
 async def audited(ctx: Context, actor: Actor, action: str, target_type: str,
                   target_id: uuid.UUID | str | None = None,
-                  changed_fields: Iterable[str] = ()) -> AsyncIterator[tuple[AsyncConnection, Entry]]:
+                  changed_fields: Iterable[str] = ()) -> AsyncIterator[tuple[Connection, Entry]]:
     """A transaction whose audit row is written at its end, if the block completes."""
     entry = Entry(action, target_type, str(target_id) if target_id is not None else None, list(changed_fields))
     async with transaction(ctx) as conn:

@@ -19,7 +19,7 @@ import logging
 import uuid
 from typing import Any, Awaitable, Callable
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from storage.pool import Connection
 
 from common.passwords import verify_password
 from config import Settings
@@ -94,7 +94,7 @@ async def verify_otp(ctx: Context, phone: str, code: str, *, name: str | None,
     return pair
 
 
-async def _check_code(conn: AsyncConnection, phone: str, hashed: str, *, now: dt.datetime,
+async def _check_code(conn: Connection, phone: str, hashed: str, *, now: dt.datetime,
                       max_attempts: int) -> tuple[Outcome, int]:
     """The outcome of a code, and when LOCKED the seconds until the burnt code expires."""
     if await otp_store.take_code(conn, phone, hashed, now=now, max_attempts=max_attempts):
@@ -201,7 +201,7 @@ def _new_pair(settings: Settings, role: str, subject_id: uuid.UUID, now: dt.date
                            access_ttl=settings.access_token_ttl, refresh_ttl=settings.refresh_token_ttl, family=family)
 
 
-async def _issue(conn: AsyncConnection, settings: Settings, role: str, subject_id: uuid.UUID,
+async def _issue(conn: Connection, settings: Settings, role: str, subject_id: uuid.UUID,
                  now: dt.datetime) -> tokens.TokenPair:
     """A new login: a token pair in a new family, its refresh token stored (as its fingerprint)."""
     pair = _new_pair(settings, role, subject_id, now)
@@ -209,7 +209,7 @@ async def _issue(conn: AsyncConnection, settings: Settings, role: str, subject_i
     return pair
 
 
-async def _revoke_family(conn: AsyncConnection, family: uuid.UUID, now: dt.datetime,
+async def _revoke_family(conn: Connection, family: uuid.UUID, now: dt.datetime,
                          settings: Settings) -> list[tokens.Revocation]:
     """Revoke a login's live refresh tokens; the log entry refusing its access tokens, to be recorded
     last in the transaction (none when no token was live: it was revoked before, and is logged)."""

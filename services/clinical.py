@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from storage.pool import Connection
 
 from domain import clinical as rules
 from domain.errors import ServiceUnavailable
@@ -29,7 +29,7 @@ Row = dict[str, Any]
 Render = Callable[[PrescriptionDocument], bytes]
 
 
-async def _push(conn: AsyncConnection, kind: str, session: Row, record: Row) -> None:
+async def _push(conn: Connection, kind: str, session: Row, record: Row) -> None:
     payload = rules.KINDS[kind].push(session["id"], record["id"])
     await events.push_after_commit(conn, recipient_role=Role.CLIENT, recipient_id=session["patient_id"],
                                    **payload.outbox_fields())

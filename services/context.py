@@ -15,12 +15,12 @@ import uuid
 from dataclasses import dataclass
 from typing import AsyncIterator, Callable
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from common.clock import Clock
 from config import Settings
 from domain.roles import Role
 from storage.events import EVENTS_PENDING, PUSH_PENDING
+from storage.pool import Connection, Pool
 
 # Called after a commit that wrote outbox rows: (events written, pushes written). Waking is an
 # optimisation: both relays also poll, so nothing is lost if a wake-up is skipped.
@@ -41,7 +41,7 @@ class Caller:
 @dataclass(frozen=True, slots=True)
 class Database:
     """The pool, and whom to wake after a commit that wrote outbox rows."""
-    engine: AsyncEngine
+    engine: Pool
     wake: Wake = _no_wake
 
 
@@ -59,31 +59,28 @@ def _database(scope: Context | Database) -> Database:
     return scope.database if isinstance(scope, Context) else scope
 
 
-def _take_pending(conn: AsyncConnection) -> tuple[bool, bool]:
+def _take_pending(conn: Connection) -> tuple[bool, bool]:
     return bool(conn.info.pop(EVENTS_PENDING, False)), bool(conn.info.pop(PUSH_PENDING, False))
 
 
 @contextlib.asynccontextmanager
-async def transaction(scope: Context | Database) -> AsyncIterator[AsyncConnection]:
+async def transaction(scope: Context | Database) -> AsyncIterator[Connection]:
     database = _database(scope)
     async with database.engine.begin() as conn:
-        # `info` belongs to the pooled DBAPI connection: clear what a previous checkout left.
-        _take_pending(conn)
         yield conn
         pending = _take_pending(conn)
     database.wake(*pending)  # committed
 
 
 @contextlib.asynccontextmanager
-async def statements(scope: Context | Database) -> AsyncIterator[AsyncConnection]:
+async def statements(scope: Context | Database) -> AsyncIterator[Connection]:
     """A connection outside a transaction: each storage.driver statement commits on its own.
 
-    Anything that begins a transaction on it (a SQLAlchemy statement, `driver(..., begin=True)`,
-    `conn.begin()`) keeps it open until the end of the block, where it commits (rolled back on error).
+    Anything that begins a transaction on it (`driver.execute(..., begin=True)`, `conn.begin()`)
+    keeps it open until the end of the block, where it commits (rolled back on error).
     """
     database = _database(scope)
     async with database.engine.connect() as conn:
-        _take_pending(conn)
         yield conn
         if conn.in_transaction():
             await conn.commit()
@@ -92,6 +89,6 @@ async def statements(scope: Context | Database) -> AsyncIterator[AsyncConnection
 
 
 @contextlib.asynccontextmanager
-async def reading(scope: Context | Database) -> AsyncIterator[AsyncConnection]:
+async def reading(scope: Context | Database) -> AsyncIterator[Connection]:
     async with _database(scope).engine.connect() as conn:
         yield conn

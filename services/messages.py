@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from storage.pool import Connection
 
 from common.jsonutil import isoformat
 from domain import messages as rules
@@ -82,7 +82,7 @@ async def send(ctx: Context, caller: Caller, session_id: uuid.UUID, body: dict[s
     return Sent(row, created, sender)
 
 
-async def _post(conn: AsyncConnection, session: Row, sender: Sender, body: dict[str, Any],
+async def _post(conn: Connection, session: Row, sender: Sender, body: dict[str, Any],
                 now: dt.datetime) -> tuple[Row, bool]:
     """A send under the session's row lock (held by the caller's transaction): (row, created)."""
     content_type = body["content_type"]
@@ -107,7 +107,7 @@ async def _post(conn: AsyncConnection, session: Row, sender: Sender, body: dict[
     return row, True
 
 
-async def _insert(conn: AsyncConnection, sender: Sender, client_message_id: uuid.UUID, content_type: str,
+async def _insert(conn: Connection, sender: Sender, client_message_id: uuid.UUID, content_type: str,
                   content: str, now: dt.datetime) -> Row | None:
     """The new message with its `message.new` event and its push to the other party, in one
     statement; None if nothing was stored (session not ONGOING, or client_message_id used)."""
@@ -125,7 +125,7 @@ async def _insert(conn: AsyncConnection, sender: Sender, client_message_id: uuid
         push=events.push_args(sender.other_role, sender.other_id, **push.outbox_fields()))
 
 
-async def _original(conn: AsyncConnection, sender: Sender, body: dict[str, Any], content: str) -> Row | None:
+async def _original(conn: Connection, sender: Sender, body: dict[str, Any], content: str) -> Row | None:
     """The message stored earlier under this client_message_id (409 if it says something else)."""
     existing = await store.by_client_id(conn, sender.session_id, sender.sender_id, body["client_message_id"])
     if existing:
@@ -173,7 +173,7 @@ async def history(ctx: Context, caller: Caller, session_id: uuid.UUID, *, limit:
         return await store.page(conn, session_id, limit=limit, before=older, after=newer)
 
 
-async def _position(conn: AsyncConnection, session_id: uuid.UUID, cursor: rules.Cursor | None,
+async def _position(conn: Connection, session_id: uuid.UUID, cursor: rules.Cursor | None,
                     name: str) -> store.Position | None:
     if cursor is None:
         return None

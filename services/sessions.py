@@ -11,7 +11,7 @@ import datetime as dt
 import uuid
 from typing import Any, Awaitable, Callable
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from storage.pool import Connection
 
 from common.jsonutil import isoformat
 from domain import billing, push_payloads
@@ -85,7 +85,7 @@ async def reject(ctx: Context, doctor: Caller, session_id: uuid.UUID) -> Row:
 
 
 async def _answer(ctx: Context, doctor: Caller, session_id: uuid.UUID,
-                  transition: Callable[[AsyncConnection, uuid.UUID, dt.datetime], Awaitable[Row | None]],
+                  transition: Callable[[Connection, uuid.UUID, dt.datetime], Awaitable[Row | None]],
                   push: Callable[[uuid.UUID, str | None], push_payloads.PushPayload], *, busy: bool) -> Row:
     """The doctor answers a live request under its row lock; a lapsed one is expired instead (409)."""
     now, row = ctx.now(), None
@@ -147,7 +147,7 @@ async def end_if_exhausted(ctx: Context, session_id: uuid.UUID) -> bool:
     return True
 
 
-async def _end_ongoing(conn: AsyncConnection, session_id: uuid.UUID, now: dt.datetime, *, ended_by: str,
+async def _end_ongoing(conn: Connection, session_id: uuid.UUID, now: dt.datetime, *, ended_by: str,
                        reason: str | None, note: str | None) -> Row:
     """ONGOING → ENDED with its bill, the doctor's earnings and presence, the websocket event and the
     pushes. Lock order: session row, the patient's wallet, the doctor row."""
@@ -170,7 +170,7 @@ async def _end_ongoing(conn: AsyncConnection, session_id: uuid.UUID, now: dt.dat
     return row
 
 
-async def _settle(conn: AsyncConnection, session: Row, ended_at: dt.datetime) -> billing.SessionCharge:
+async def _settle(conn: Connection, session: Row, ended_at: dt.datetime) -> billing.SessionCharge:
     """Debit the patient (capped at the balance), credit the doctor, free the doctor if idle."""
     balance = await wallet.lock_balance(conn, session["patient_id"])
     charge = billing.session_charge(session["started_at"], ended_at, session["rate_per_minute"], balance)
@@ -200,7 +200,7 @@ async def expire_due(ctx: Context, limit: int) -> int:
     return len(rows)
 
 
-async def _expire_if_lapsed(conn: AsyncConnection, session: Row, now: dt.datetime) -> bool:
+async def _expire_if_lapsed(conn: Connection, session: Row, now: dt.datetime) -> bool:
     """Write EXPIRED for a request past its expiry that the sweeper has not reached yet."""
     if rules.lapsed(session["status"], session["expires_at"], now):
         row = await store.expire(conn, session["id"], now)
@@ -210,20 +210,20 @@ async def _expire_if_lapsed(conn: AsyncConnection, session: Row, now: dt.datetim
     return False
 
 
-async def _after_expired(conn: AsyncConnection, row: Row) -> None:
+async def _after_expired(conn: Connection, row: Row) -> None:
     await _announce_removed(conn, row)
     await _push(conn, Role.CLIENT, row["patient_id"], push_payloads.session_expired(row["id"]))
 
 
 # --- what the others are told -------------------------------------------------------------
 
-async def _announce_removed(conn: AsyncConnection, session: Row) -> None:
+async def _announce_removed(conn: Connection, session: Row) -> None:
     await events.publish_after_commit(
         conn, events.doctor_requests_channel(session["doctor_id"]), "session_request_removed",
         {"session_id": str(session["id"]), "status": session["status"]})
 
 
-async def _push(conn: AsyncConnection, role: Role, recipient_id: uuid.UUID,
+async def _push(conn: Connection, role: Role, recipient_id: uuid.UUID,
                 payload: push_payloads.PushPayload) -> None:
     await events.push_after_commit(conn, recipient_role=role, recipient_id=recipient_id,
                                    **payload.outbox_fields())

@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from storage.pool import Connection
 
 from common.jsonutil import isoformat
 from domain import messages as message_rules
@@ -59,7 +59,7 @@ async def change_permission(ctx: Context, caller: Caller, session_id: uuid.UUID,
     raise Conflict("The video permission is changing too fast; try again", code="CONCURRENT_UPDATE")
 
 
-async def _announce(conn: AsyncConnection, session: Row, *, previous: str, action: str, role: str,
+async def _announce(conn: Connection, session: Row, *, previous: str, action: str, role: str,
                     actor_name: str | None, now: dt.datetime) -> None:
     """The `video.permission` event on the session's channel and the push to the other party."""
     actor = message_rules.party(role)

@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 
 import asyncpg
-from sqlalchemy.ext.asyncio import AsyncConnection
+from storage.pool import Connection
 
 from storage import driver
 from storage.tables import admins, doctors, users
@@ -46,12 +46,12 @@ _INACTIVE = " UNION ALL ".join(f"SELECT '{role}' AS role, id FROM {table.name} W
                                for role, table in ACCOUNT_TABLES.items())
 
 
-async def active_for_exchange(conn: AsyncConnection, role: str, subject_id: uuid.UUID) -> bool:
+async def active_for_exchange(conn: Connection, role: str, subject_id: uuid.UUID) -> bool:
     """Whether the account is active, holding its row shared until the transaction ends (a refresh)."""
     return bool(await driver.fetchval(conn, _ACTIVE_SHARED[role], subject_id, begin=True))
 
 
-async def lock_account(conn: AsyncConnection, role: str, subject_id: uuid.UUID) -> bool:
+async def lock_account(conn: Connection, role: str, subject_id: uuid.UUID) -> bool:
     """Lock the account's row for the transaction (FOR NO KEY UPDATE: a concurrent refresh waits, new
     sessions' foreign-key checks go on); whether it exists. A transaction revoking an account's tokens takes this first, then its
     refresh tokens, then (after any update of the row itself) writes the revocation log: the order
@@ -59,7 +59,7 @@ async def lock_account(conn: AsyncConnection, role: str, subject_id: uuid.UUID) 
     return await driver.fetchval(conn, _LOCK[role], subject_id, begin=True) is not None
 
 
-async def access_state(conn: AsyncConnection, role: str, subject_id: uuid.UUID, refs: list[uuid.UUID],
+async def access_state(conn: Connection, role: str, subject_id: uuid.UUID, refs: list[uuid.UUID],
                        issued_at: dt.datetime) -> tuple[bool, bool]:
     """(account active, token revoked) straight from the database: one statement."""
     row = await driver.fetchrow(conn, _ACCESS_STATE[role], subject_id, refs, issued_at)

@@ -5,7 +5,7 @@ import datetime as dt
 import uuid
 from typing import Any, Sequence
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from storage.pool import Connection
 
 from storage import driver
 
@@ -25,14 +25,14 @@ _COUNT = f"SELECT count(*) FROM audit_log WHERE {_WHERE}"
 _PAGE = f"SELECT {FIELDS} FROM audit_log WHERE {_WHERE} ORDER BY created_at DESC, id DESC LIMIT $7 OFFSET $8"
 
 
-async def append(conn: AsyncConnection, *, actor_id: uuid.UUID, actor_role: str, action: str, target_type: str,
+async def append(conn: Connection, *, actor_id: uuid.UUID, actor_role: str, action: str, target_type: str,
                  target_id: str | None, request_id: str | None, ip: str | None, changed_fields: Sequence[str],
                  at: dt.datetime | None) -> None:
     await driver.execute(conn, _INSERT, actor_id, actor_role, action, target_type, target_id, request_id, ip,
                          sorted(changed_fields), at, begin=True)
 
 
-async def page(conn: AsyncConnection, *, actor_id: uuid.UUID | None, target_type: str | None,
+async def page(conn: Connection, *, actor_id: uuid.UUID | None, target_type: str | None,
                target_id: str | None, action: str | None, date_from: dt.datetime | None,
                date_to: dt.datetime | None, limit: int, offset: int) -> tuple[list[Row], int]:
     args = (actor_id, target_type, target_id, action, date_from, date_to)

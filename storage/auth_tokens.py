@@ -15,7 +15,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from storage.pool import Connection
 
 from domain.tokens import Claims, Revocation
 from storage import driver
@@ -35,36 +35,36 @@ SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::timestamptz[], $5::
 """
 
 
-async def insert_refresh_token(conn: AsyncConnection, claims: Claims, token_hash: str) -> None:
+async def insert_refresh_token(conn: Connection, claims: Claims, token_hash: str) -> None:
     """The row of a newly issued refresh token (its claims; its fingerprint, never the token)."""
     await driver.execute(conn, _INSERT, claims.jti, claims.family, claims.subject, claims.role, token_hash,
                          claims.issued_at, claims.expires_at, begin=True)
 
 
-async def refresh_token(conn: AsyncConnection, jti: uuid.UUID) -> dict[str, Any] | None:
+async def refresh_token(conn: Connection, jti: uuid.UUID) -> dict[str, Any] | None:
     """jti, family_id, subject_id, role, token_hash of a stored refresh token."""
     row = await driver.fetchrow(conn, _GET, jti)
     return dict(row) if row else None
 
 
-async def rotate(conn: AsyncConnection, jti: uuid.UUID, now: dt.datetime, *, replaced_by: uuid.UUID) -> bool:
+async def rotate(conn: Connection, jti: uuid.UUID, now: dt.datetime, *, replaced_by: uuid.UUID) -> bool:
     """Revoke this refresh token in favour of its successor if it is still live; whether it was."""
     return await driver.fetchval(conn, _ROTATE, jti, now, replaced_by, begin=True) is not None
 
 
-async def revoke_family(conn: AsyncConnection, family_id: uuid.UUID, now: dt.datetime) -> int:
+async def revoke_family(conn: Connection, family_id: uuid.UUID, now: dt.datetime) -> int:
     """Revoke the live refresh tokens of a login; how many there were."""
     status = await driver.execute(conn, _REVOKE_FAMILY, family_id, now, begin=True)
     return int(status.split()[-1])
 
 
-async def revoke_subject(conn: AsyncConnection, role: str, subject_id: uuid.UUID, now: dt.datetime) -> list[uuid.UUID]:
+async def revoke_subject(conn: Connection, role: str, subject_id: uuid.UUID, now: dt.datetime) -> list[uuid.UUID]:
     """Revoke the live refresh tokens of an account; the family of each (one per token)."""
     rows = await driver.fetch(conn, _REVOKE_SUBJECT, subject_id, role, now, begin=True)
     return [r["family_id"] for r in rows]
 
 
-async def record_revocations(conn: AsyncConnection, revocations: list[Revocation]) -> None:
+async def record_revocations(conn: Connection, revocations: list[Revocation]) -> None:
     """Add to the revocation log (in conn's transaction; every process's view follows it)."""
     if revocations:
         await driver.execute(conn, _RECORD, [r.kind for r in revocations], [r.ref for r in revocations],

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from storage.pool import Pool
 
 from common.passwords import hash_password
 from config import Settings
@@ -16,7 +16,7 @@ _INSERT_ADMIN = """INSERT INTO admins (username, email, full_name, password_hash
 ON CONFLICT DO NOTHING"""
 
 
-async def ensure_bootstrap_admin(engine: AsyncEngine, settings: Settings) -> None:
+async def ensure_bootstrap_admin(engine: Pool, settings: Settings) -> None:
     """Create the configured admin when there is no admin at all (the password is hashed only then)."""
     username, password = settings.admin_bootstrap_username, settings.admin_bootstrap_password
     if not username or not password:

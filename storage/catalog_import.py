@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterable, Iterator, TextIO
 
 import asyncpg
 import orjson
-from sqlalchemy.ext.asyncio import AsyncConnection
+from storage.pool import Connection
 
 from config import Settings
 from domain.catalog_rows import (
@@ -124,22 +124,22 @@ class UpsertCounts:
 
 # The app's pooled connection (statements through storage.driver, joining or beginning its
 # transaction) or the CLI's own asyncpg connection (in the transaction import_file opened).
-Connection = AsyncConnection | asyncpg.Connection
+AnyConnection = Connection | asyncpg.Connection
 
 
-async def _fetch(conn: Connection, query: str, *args: Any) -> list[asyncpg.Record]:
-    if isinstance(conn, AsyncConnection):
+async def _fetch(conn: AnyConnection, query: str, *args: Any) -> list[asyncpg.Record]:
+    if isinstance(conn, Connection):
         return await driver.fetch(conn, query, *args, begin=True)
     return await conn.fetch(query, *args)
 
 
-async def _execute(conn: Connection, query: str, *args: Any) -> str:
-    if isinstance(conn, AsyncConnection):
+async def _execute(conn: AnyConnection, query: str, *args: Any) -> str:
+    if isinstance(conn, Connection):
         return await driver.execute(conn, query, *args, begin=True)
     return await conn.execute(query, *args)
 
 
-async def _upsert(conn: Connection, upsert: str, side: tuple[str, ...],
+async def _upsert(conn: AnyConnection, upsert: str, side: tuple[str, ...],
                   records: list[dict[str, Any]], side_records: list[dict[str, Any]]) -> UpsertCounts:
     if not records:
         return UpsertCounts()
@@ -156,7 +156,7 @@ def _last_per_key(rows: Iterable[Any]) -> list[Any]:
     return list({row.natural_key: row for row in rows}.values())
 
 
-async def upsert_medicines(conn: Connection, rows: Iterable[MedicineRow]) -> UpsertCounts:
+async def upsert_medicines(conn: AnyConnection, rows: Iterable[MedicineRow]) -> UpsertCounts:
     """Insert or update by natural key, with the salt side tables; ids derive from the key."""
     records, salts = [], []
     for row in _last_per_key(rows):
@@ -166,7 +166,7 @@ async def upsert_medicines(conn: Connection, rows: Iterable[MedicineRow]) -> Ups
     return await _upsert(conn, _UPSERT_MEDICINES, _MEDICINE_SEARCH_ROWS, records, salts)
 
 
-async def upsert_lab_tests(conn: Connection, rows: Iterable[LabTestRow]) -> UpsertCounts:
+async def upsert_lab_tests(conn: AnyConnection, rows: Iterable[LabTestRow]) -> UpsertCounts:
     records, aliases = [], []
     for row in _last_per_key(rows):
         records.append(vars(row))

@@ -9,8 +9,8 @@ Search phases; each only fills what the previous left of `limit`, excluding ids 
 Within a step the order is deterministic: shorter name first, then name, then id (fuzzy: best
 similarity first). Name matches come before salt matches within a phase.
 
-This is the hottest read path of the API (typeahead on every keystroke), so it runs its SQL on the
-pooled asyncpg connection directly: one round trip per step, no ORM layer. See bench/README.md for
+This is the hottest read path of the API (typeahead on every keystroke): the steps run as one
+statement (`combined`: one round trip; a step whose predecessors filled the page is not run). See bench/README.md for
 the plans and figures at 250,000 medicines.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from storage.pool import Connection
 
 from storage import driver
 
@@ -35,6 +35,7 @@ class Step:
     sql: str                      # with $n placeholders
     params: tuple[str, ...]       # the names bound to $1, $2, ...
     min_query: int                # shorter queries skip the step (no trigram to search with)
+    named: str                    # the same with :name placeholders (:found, :limit left for `combined`)
 
 
 def _step(sql: str, *, min_query: int = 2) -> Step:
@@ -45,7 +46,27 @@ def _step(sql: str, *, min_query: int = 2) -> Step:
             names.append(match.group(1))
         return f"${names.index(match.group(1)) + 1}"
 
-    return Step(re.sub(r"(?<!:):([a-z_]+)", number, sql), tuple(names), min_query)
+    return Step(re.sub(r"(?<!:):([a-z_]+)", number, sql), tuple(names), min_query, sql)
+
+
+def combined(steps: Sequence[Step], columns: str) -> Step:
+    """The steps as one statement (one round trip): step k is a CTE that excludes what steps
+    1..k-1 found and fills only what they left of :limit; a step with nothing left to fill is not
+    run at all (its `WHERE remaining > 0` is a one-time filter). Rows come phase by phase, each
+    step's in its own order."""
+    ctes, outputs = [], []
+    for k, step in enumerate(steps, 1):
+        earlier = [f"s{j}" for j in range(1, k)]
+        found = ("ARRAY(" + " UNION ALL ".join(f"SELECT id FROM {e}" for e in earlier) + ")"
+                 if earlier else "'{}'::uuid[]")
+        remaining = "(:limit" + "".join(f" - (SELECT count(*) FROM {e})" for e in earlier) + ")"
+        body = step.named.replace(":found", found).replace(":limit", remaining)
+        ctes.append(f"s{k} AS (SELECT {k} AS phase, row_number() OVER () AS pos, x.* FROM ({body}) x "
+                    f"WHERE {remaining} > 0)")
+        outputs.append(f"SELECT {columns}, phase, pos FROM s{k}")
+    sql = (f"WITH {', '.join(ctes)} SELECT {columns} FROM ({' UNION ALL '.join(outputs)}) r "
+           "ORDER BY phase, pos")
+    return _step(sql, min_query=min(step.min_query for step in steps))
 
 
 _RANK = "length(h.name_normalized), h.name_normalized, h.id"
@@ -94,7 +115,7 @@ MEDICINE_STEPS: tuple[Step, ...] = (
     _step(_salts("SELECT salt_normalized, 0 AS score FROM medicine_salt_names "
                  "WHERE salt_normalized LIKE :contains"), min_query=3),
     # 3a. fuzzy name (trigram GIN, word similarity), best similarity first
-    _step(_names("SELECT id, name_normalized, score FROM medicine_names_similar(:q, :candidates) "
+    _step(_names("SELECT id, name_normalized, score FROM medicine_names_similar(:q, CAST(:candidates AS int)) "
                  "WHERE id <> ALL(:found)"), min_query=3),
     # 3b. fuzzy salt (a function of migration 0004, so that the small dictionary is read by index)
     _step(_salts("SELECT salt_normalized, score FROM medicine_salt_names_similar(:q)"), min_query=3),
@@ -139,29 +160,34 @@ def _prefix_upper_bound(prefix: str) -> str:
     return head + chr(following)
 
 
-async def _run_steps(conn: AsyncConnection, steps: Sequence[Step], q: str, limit: int) -> list[dict[str, Any]]:
-    params = search_params(q) | {"found": []}
-    results: list[dict[str, Any]] = []
-    for step in steps:
-        if len(results) >= limit:
-            break
-        if len(params["q"]) < step.min_query:
-            continue
-        params["limit"] = limit - len(results)
-        for row in await driver.fetch(conn, step.sql, *(params[name] for name in step.params)):
-            results.append(dict(row))
-            params["found"].append(row["id"])
-    return results
+def _statements(steps: Sequence[Step], columns: str) -> dict[int, Step]:
+    """One statement per shortest query length that runs a different set of steps (a two-letter
+    query has no trigram to search with), built at import so every one is prepared by the tests."""
+    return {length: combined([step for step in steps if step.min_query <= length], columns)
+            for length in sorted({step.min_query for step in steps})}
 
 
-async def search_medicines(conn: AsyncConnection, q: str, limit: int) -> list[dict[str, Any]]:
-    """[{id, name, form, provider}], best first. Each step is one autocommit statement."""
-    return await _run_steps(conn, MEDICINE_STEPS, q, limit)
+MEDICINE_SEARCH = _statements(MEDICINE_STEPS, "id, name, form, provider")
+LAB_TEST_SEARCH = _statements(LAB_TEST_STEPS, "id, name, code, provider")
 
 
-async def search_lab_tests(conn: AsyncConnection, q: str, limit: int) -> list[dict[str, Any]]:
+async def _search(conn: Connection, statements: dict[int, Step], q: str, limit: int) -> list[dict[str, Any]]:
+    params = search_params(q) | {"limit": limit}
+    lengths = [length for length in statements if len(params["q"]) >= length]
+    if not lengths:
+        return []
+    statement = statements[max(lengths)]
+    return [dict(row) for row in await driver.fetch(conn, statement.sql, *(params[n] for n in statement.params))]
+
+
+async def search_medicines(conn: Connection, q: str, limit: int) -> list[dict[str, Any]]:
+    """[{id, name, form, provider}], best first: the steps in one statement."""
+    return await _search(conn, MEDICINE_SEARCH, q, limit)
+
+
+async def search_lab_tests(conn: Connection, q: str, limit: int) -> list[dict[str, Any]]:
     """[{id, name, code, provider}], best first."""
-    return await _run_steps(conn, LAB_TEST_STEPS, q, limit)
+    return await _search(conn, LAB_TEST_SEARCH, q, limit)
 
 
 _MEDICINE_DETAIL = """
@@ -176,11 +202,11 @@ _LAB_TEST_DETAIL = """
     FROM lab_tests WHERE id = $1"""
 
 
-async def medicine_detail(conn: AsyncConnection, medicine_id: uuid.UUID) -> dict[str, Any] | None:
+async def medicine_detail(conn: Connection, medicine_id: uuid.UUID) -> dict[str, Any] | None:
     row = await driver.fetchrow(conn, _MEDICINE_DETAIL, medicine_id)
     return dict(row) if row else None
 
 
-async def lab_test_detail(conn: AsyncConnection, test_id: uuid.UUID) -> dict[str, Any] | None:
+async def lab_test_detail(conn: Connection, test_id: uuid.UUID) -> dict[str, Any] | None:
     row = await driver.fetchrow(conn, _LAB_TEST_DETAIL, test_id)
     return dict(row) if row else None

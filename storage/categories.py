@@ -9,7 +9,7 @@ import uuid
 from typing import Any
 
 import asyncpg
-from sqlalchemy.ext.asyncio import AsyncConnection
+from storage.pool import Connection
 
 from storage import driver
 from storage.doctors import unique_violation
@@ -44,7 +44,7 @@ def _contains(q: str) -> str:
     return f"%{escaped}%"
 
 
-async def create_category(conn: AsyncConnection, values: dict[str, Any]) -> Row:
+async def create_category(conn: Connection, values: dict[str, Any]) -> Row:
     """The new category; NameTaken if the name is taken."""
     row = await driver.fetchrow(conn, _INSERT, values["name"], values.get("description"),
                                 values.get("is_active", True))
@@ -53,11 +53,11 @@ async def create_category(conn: AsyncConnection, values: dict[str, Any]) -> Row:
     return dict(row)
 
 
-async def insert_if_absent(conn: AsyncConnection, name: str, description: str | None) -> None:
+async def insert_if_absent(conn: Connection, name: str, description: str | None) -> None:
     await driver.execute(conn, _INSERT_IF_ABSENT, name, description, begin=True)
 
 
-async def categories_page(conn: AsyncConnection, *, limit: int, offset: int, is_active: bool | None = None,
+async def categories_page(conn: Connection, *, limit: int, offset: int, is_active: bool | None = None,
                           q: str | None = None) -> tuple[list[Row], int]:
     """By name (case-insensitive), id breaking ties."""
     where = (is_active, _contains(q) if q else None)
@@ -66,12 +66,12 @@ async def categories_page(conn: AsyncConnection, *, limit: int, offset: int, is_
     return [dict(r) for r in rows], int(total or 0)
 
 
-async def get_category(conn: AsyncConnection, category_id: uuid.UUID) -> Row | None:
+async def get_category(conn: Connection, category_id: uuid.UUID) -> Row | None:
     row = await driver.fetchrow(conn, _GET, category_id)
     return dict(row) if row else None
 
 
-async def update_category(conn: AsyncConnection, category_id: uuid.UUID, changes: dict[str, Any]) -> Row | None:
+async def update_category(conn: Connection, category_id: uuid.UUID, changes: dict[str, Any]) -> Row | None:
     """Set what `changes` holds (name, description, is_active); None if no such category.
     NameTaken if the new name is taken."""
     try:
@@ -84,5 +84,5 @@ async def update_category(conn: AsyncConnection, category_id: uuid.UUID, changes
     return dict(row) if row else None
 
 
-async def delete_category(conn: AsyncConnection, category_id: uuid.UUID) -> bool:
+async def delete_category(conn: Connection, category_id: uuid.UUID) -> bool:
     return await driver.fetchval(conn, _DELETE, category_id) is not None

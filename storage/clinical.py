@@ -11,7 +11,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from storage.pool import Connection
 
 from common.jsonutil import dumps_str
 from domain.clinical import LAB_TESTS, PRESCRIPTION
@@ -46,12 +46,12 @@ _DOCTOR = "SELECT full_name, degrees, registration_number, speciality_category F
 _PATIENT = "SELECT full_name, age, sex FROM users WHERE id = $1"
 
 
-async def get_record(conn: AsyncConnection, kind: str, session_id: uuid.UUID, *, lock: bool = False) -> Row | None:
+async def get_record(conn: Connection, kind: str, session_id: uuid.UUID, *, lock: bool = False) -> Row | None:
     row = await driver.fetchrow(conn, _GET[kind, lock], session_id, begin=lock)
     return dict(row) if row is not None else None
 
 
-async def create_record(conn: AsyncConnection, kind: str, session: Row, items: list[dict[str, Any]],
+async def create_record(conn: Connection, kind: str, session: Row, items: list[dict[str, Any]],
                         notes: str | None, now: dt.datetime) -> Row | None:
     """Insert the session's record; None when one already exists."""
     row = await driver.fetchrow(conn, _CREATE[kind], session["id"], session["doctor_id"], session["patient_id"],
@@ -59,19 +59,19 @@ async def create_record(conn: AsyncConnection, kind: str, session: Row, items: l
     return dict(row) if row is not None else None
 
 
-async def replace_record(conn: AsyncConnection, kind: str, record_id: uuid.UUID, items: list[dict[str, Any]],
+async def replace_record(conn: Connection, kind: str, record_id: uuid.UUID, items: list[dict[str, Any]],
                          notes: str | None, now: dt.datetime) -> Row:
     row = await driver.fetchrow(conn, _REPLACE[kind], record_id, dumps_str(items), notes, now, begin=True)
     assert row is not None  # the caller holds the row
     return dict(row)
 
 
-async def set_pdf(conn: AsyncConnection, prescription_id: uuid.UUID, *, blob_name: str, version: int,
+async def set_pdf(conn: Connection, prescription_id: uuid.UUID, *, blob_name: str, version: int,
                   now: dt.datetime) -> None:
     await driver.execute(conn, _SET_PDF, prescription_id, blob_name, version, now, begin=True)
 
 
-async def parties(conn: AsyncConnection, doctor_id: uuid.UUID, patient_id: uuid.UUID) -> tuple[Row, Row]:
+async def parties(conn: Connection, doctor_id: uuid.UUID, patient_id: uuid.UUID) -> tuple[Row, Row]:
     """The doctor and patient rows a prescription document names."""
     doctor = await driver.fetchrow(conn, _DOCTOR, doctor_id)
     patient = await driver.fetchrow(conn, _PATIENT, patient_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from storage.pool import Connection
 
 from storage import driver
 
@@ -20,18 +20,18 @@ ORDER BY CASE WHEN username = $1 THEN 0 ELSE 1 END LIMIT 1"""
 _ADMIN_PROFILE = f"SELECT {ADMIN_PROFILE_FIELDS} FROM admins WHERE id = $1"
 
 
-async def doctor_by_email(conn: AsyncConnection, email: str) -> Row | None:
+async def doctor_by_email(conn: Connection, email: str) -> Row | None:
     """id, password_hash, is_active of the doctor with this email (any case)."""
     row = await driver.fetchrow(conn, _DOCTOR_BY_EMAIL, email.lower())
     return dict(row) if row else None
 
 
-async def admin_by_login(conn: AsyncConnection, login: str) -> Row | None:
+async def admin_by_login(conn: Connection, login: str) -> Row | None:
     """id, password_hash, is_active of the admin with this username, else with this email (any case)."""
     row = await driver.fetchrow(conn, _ADMIN_BY_LOGIN, login, login.lower())
     return dict(row) if row else None
 
 
-async def admin_profile(conn: AsyncConnection, admin_id: uuid.UUID) -> Row | None:
+async def admin_profile(conn: Connection, admin_id: uuid.UUID) -> Row | None:
     row = await driver.fetchrow(conn, _ADMIN_PROFILE, admin_id)
     return dict(row) if row else None

@@ -1,18 +1,17 @@
-"""One asyncpg-backed SQLAlchemy engine per process, and database errors without data in the log.
+"""Database errors without data in the log.
 
 NO DATA IN ERROR LOGS. A failed statement's exception carries what it was given: SQLAlchemy's text
 adds the parameters (`[parameters: ...]`), asyncpg's adds the server's DETAIL ("Failing row contains
 (...)", "Key (token)=(...) already exists"), and some messages quote a value ("invalid input syntax
 for type uuid: ...", asyncpg's "invalid input for query argument $1: '...'"). So:
 
-- the engine hides parameters (`hide_parameters=True`);
+- SQLAlchemy engines (migrations, tests: storage.sa_engine) hide parameters (`hide_parameters=True`);
 - every log record of the process whose exception (or exception chain) or arguments hold a database
   error shows it as `describe_error` does: the error class, SQLSTATE, the schema names PostgreSQL
   reports (table, column, constraint), the server's message only for classes whose messages name
   schema objects but no data (not data exceptions, class 22), and the statement's first words; the
-  traceback keeps its frames. Installed by `create_engine` (`install_log_redaction`), so it covers
-  the request path, the raw asyncpg statements (storage.driver) and the queue workers' own
-  connections alike.
+  traceback keeps its frames. Installed by storage.pool.Pool (`install_log_redaction`), so it covers
+  the request path (storage.driver) and the queue workers' own connections alike.
 """
 from __future__ import annotations
 
@@ -23,52 +22,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import asyncpg
-import orjson
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import EmulatedDBAPIException, StatementError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from common.jsonutil import dumps_str
-
-
-def async_url(url: str) -> str:
-    """Accept plain `postgresql://` URLs from the environment; SQLAlchemy needs the driver named."""
-    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+asyncpg://" + url[len(prefix):]
-    return url
-
-
-def _connect_args(url: str) -> dict:
-    """asyncpg tries SSL first by default: a wasted round trip per new connection on loopback.
-    Remote databases keep the default unless the URL says otherwise (`?ssl=require`)."""
-    parsed = make_url(async_url(url))
-    if parsed.host in ("127.0.0.1", "localhost", "::1") and "ssl" not in parsed.query and "sslmode" not in parsed.query:
-        return {"ssl": False}
-    return {}
-
-
-def create_engine(url: str, pool_size: int = 10, pool_timeout: float = 5.0) -> AsyncEngine:
-    install_log_redaction()
-    return create_async_engine(
-        async_url(url),
-        # A failed statement's exception (and so the log) never shows the values it was given.
-        hide_parameters=True,
-        connect_args=_connect_args(url),
-        pool_size=pool_size,
-        # A hard cap: past it, requests wait their turn (up to pool_timeout, then 503 DATABASE_BUSY).
-        # Overflow connections were opened and closed again as load came and went; each costs a
-        # new backend (fork, authentication, cold caches, statements prepared again) just when the
-        # database is busiest, and the websocket benchmark collapsed at 800 msg/s because of it.
-        max_overflow=0,
-        pool_timeout=pool_timeout,
-        # No pre-ping: it costs a round trip per checkout. A connection found dead is invalidated
-        # (with the rest of the pool) and the request answers 503; the next one reconnects.
-        pool_recycle=1800,
-        # jsonb columns accept UUIDs and datetimes as the API writes them (ISO, Z).
-        json_serializer=dumps_str,
-        json_deserializer=orjson.loads,
-    )
 
 
 # --- database errors in the log -----------------------------------------------------------

@@ -2,7 +2,7 @@
 tests), and the lock that serialises processes seeding at once (gateway.seed)."""
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from storage.pool import Connection
 
 from domain.catalog_rows import LabTestRow, MedicineRow, build_lab_test, build_medicine
 from storage import driver
@@ -28,12 +28,12 @@ def demo_lab_tests() -> list[LabTestRow]:
             for code, title, parameters, price, original in LAB_TESTS]
 
 
-async def lock_demo_seed(conn: AsyncConnection) -> None:
+async def lock_demo_seed(conn: Connection) -> None:
     """Wait for any other process seeding; held until the caller's transaction ends."""
     await driver.execute(conn, _LOCK, _SEED_LOCK, begin=True)
 
 
-async def seed_demo_catalog(conn: AsyncConnection) -> None:
+async def seed_demo_catalog(conn: Connection) -> None:
     """Fill an empty catalog with the demo rows, in the caller's transaction. Idempotent, and a
     catalog that already has rows (an imported one) is left alone: demo values never overwrite
     real ones such as "COMPLETE BLOOD COUNT; CBC"."""

@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from storage.pool import Connection
 
 from storage import driver
 from storage.tables import device_tokens
@@ -29,7 +29,7 @@ WITH done AS (
 SELECT count(*) FROM done"""
 
 
-async def register(conn: AsyncConnection, *, token: str, user_id: uuid.UUID, role: str, platform: str,
+async def register(conn: Connection, *, token: str, user_id: uuid.UUID, role: str, platform: str,
                    app_version: str | None, now: dt.datetime) -> dict[str, Any]:
     """Insert, or take over and reactivate the existing row (a phone that switched accounts)."""
     row = await driver.fetchrow(conn, _REGISTER, token, user_id, str(role), platform, app_version, now)
@@ -37,7 +37,7 @@ async def register(conn: AsyncConnection, *, token: str, user_id: uuid.UUID, rol
     return dict(row)
 
 
-async def deactivate_own(conn: AsyncConnection, *, token: str, user_id: uuid.UUID, role: str,
+async def deactivate_own(conn: Connection, *, token: str, user_id: uuid.UUID, role: str,
                          now: dt.datetime) -> int:
     """Logout: deactivate the caller's token; someone else's token is left alone (and not revealed)."""
     return int(await driver.fetchval(conn, _DEACTIVATE_OWN, token, user_id, str(role), now))

@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from storage.pool import Connection
 
 from domain.sessions import ACTIVE, ENDED, EXPIRED, ONGOING, REJECTED, REQUESTED, sql_list
 from storage import driver
@@ -60,7 +60,7 @@ def _split(row: Any) -> dict[str, Any]:
     return out
 
 
-async def overview_metrics(conn: AsyncConnection, doctor_id: uuid.UUID, now: dt.datetime,
+async def overview_metrics(conn: Connection, doctor_id: uuid.UUID, now: dt.datetime,
                            day_start: dt.datetime, day_end: dt.datetime) -> dict[str, int]:
     """todays_sessions: consultations started today; ongoing; pending: live requests now;
     missed: requests made today that were rejected or expired."""
@@ -69,7 +69,7 @@ async def overview_metrics(conn: AsyncConnection, doctor_id: uuid.UUID, now: dt.
     return {key: int(value) for key, value in row.items()}
 
 
-async def sessions_page(conn: AsyncConnection, doctor_id: uuid.UUID, now: dt.datetime, *, status: str,
+async def sessions_page(conn: Connection, doctor_id: uuid.UUID, now: dt.datetime, *, status: str,
                         start: dt.datetime | None, end: dt.datetime | None, has_followup: bool | None,
                         skip: int, limit: int) -> tuple[list[dict[str, Any]], int]:
     """The doctor's sessions, newest request first. `status` is an (effective) status or "all";
@@ -80,7 +80,7 @@ async def sessions_page(conn: AsyncConnection, doctor_id: uuid.UUID, now: dt.dat
     return [_split(r) for r in rows], int(total or 0)
 
 
-async def recent_sessions(conn: AsyncConnection, doctor_id: uuid.UUID, now: dt.datetime,
+async def recent_sessions(conn: Connection, doctor_id: uuid.UUID, now: dt.datetime,
                           limit: int) -> tuple[list[dict[str, Any]], int]:
     """Consultations that took place (ONGOING or ENDED), latest start first."""
     total = await driver.fetchval(conn, _RECENT_COUNT, doctor_id)

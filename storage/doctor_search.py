@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from storage.pool import Connection
 
 from storage import driver
 
@@ -28,7 +28,7 @@ SEARCH_SQL = """
     ORDER BY array_position(found.ids, d.id)"""
 
 
-async def search_doctors(conn: AsyncConnection, q: str, *, limit: int, offset: int,
+async def search_doctors(conn: Connection, q: str, *, limit: int, offset: int,
                          user_id: uuid.UUID | None) -> list[dict[str, Any]]:
     """Active doctors matching `q`, best first; `is_favourite` for `user_id` (None: false)."""
     wanted = offset + limit

@@ -12,7 +12,7 @@ import uuid
 from typing import Any
 
 import asyncpg
-from sqlalchemy.ext.asyncio import AsyncConnection
+from storage.pool import Connection
 
 from domain import doctors as rules
 from domain.sessions import ONGOING
@@ -77,29 +77,29 @@ _FAVOURITES_PAGE = (f"SELECT {FIELDS}, true AS is_favourite {_FAVOURITES_FROM} "
                     "ORDER BY f.created_at DESC, d.id OFFSET $2 LIMIT $3")
 
 
-async def get_doctor(conn: AsyncConnection, doctor_id: uuid.UUID, *, user_id: uuid.UUID | None = None,
+async def get_doctor(conn: Connection, doctor_id: uuid.UUID, *, user_id: uuid.UUID | None = None,
                      include_inactive: bool = False) -> Row | None:
     row = await driver.fetchrow(conn, _BY_ID, doctor_id, user_id, include_inactive)
     return dict(row) if row else None
 
 
-async def get_doctor_by_slug(conn: AsyncConnection, slug: str, *, user_id: uuid.UUID | None = None) -> Row | None:
+async def get_doctor_by_slug(conn: Connection, slug: str, *, user_id: uuid.UUID | None = None) -> Row | None:
     row = await driver.fetchrow(conn, _BY_SLUG, slug, user_id)
     return dict(row) if row else None
 
 
-async def doctor_exists(conn: AsyncConnection, doctor_id: uuid.UUID, *, include_inactive: bool = False) -> bool:
+async def doctor_exists(conn: Connection, doctor_id: uuid.UUID, *, include_inactive: bool = False) -> bool:
     return bool(await driver.fetchval(conn, _EXISTS, doctor_id, include_inactive))
 
 
-async def list_doctors(conn: AsyncConnection, *, skip: int, limit: int, user_id: uuid.UUID | None,
+async def list_doctors(conn: Connection, *, skip: int, limit: int, user_id: uuid.UUID | None,
                        favourites_first: bool, favourites_only: bool) -> list[Row]:
     """Active doctors: (favourites first,) online before busy before offline, featured, best rated."""
     rows = await driver.fetch(conn, _LIST, user_id, favourites_only, favourites_first, skip, limit)
     return [dict(r) for r in rows]
 
 
-async def all_doctors(conn: AsyncConnection, *, user_id: uuid.UUID | None, status: str | None,
+async def all_doctors(conn: Connection, *, user_id: uuid.UUID | None, status: str | None,
                       category: str | None, available_for: str | None, featured_only: bool,
                       sort_by: str | None, sort_order: str, skip: int, limit: int) -> list[Row]:
     """Filtered and sorted; without sort_by, by name. Ties always fall back to id (stable pages)."""
@@ -110,7 +110,7 @@ async def all_doctors(conn: AsyncConnection, *, user_id: uuid.UUID | None, statu
     return [dict(r) for r in rows]
 
 
-async def favourites_page(conn: AsyncConnection, user_id: uuid.UUID, skip: int, limit: int) -> tuple[list[Row], int]:
+async def favourites_page(conn: Connection, user_id: uuid.UUID, skip: int, limit: int) -> tuple[list[Row], int]:
     """The user's favourite active doctors, most recently added first."""
     total = await driver.fetchval(conn, _FAVOURITES_COUNT, user_id)
     rows = await driver.fetch(conn, _FAVOURITES_PAGE, user_id, skip, limit)
@@ -159,13 +159,13 @@ _UPDATABLE = ("full_name", "years_experience", "about_short", "degrees", "specia
 _SET_WITH_FLAG = frozenset({"about_short"})  # nullable through the API: a flag says "set it"
 
 
-async def taken_slugs(conn: AsyncConnection, base: str) -> list[str]:
+async def taken_slugs(conn: Connection, base: str) -> list[str]:
     """The slugs in use that are `base` or `base-<n>`."""
     rows = await driver.fetch(conn, _TAKEN_SLUGS, base, f"^{re.escape(base)}-[0-9]+$")
     return [r["slug"] for r in rows]
 
 
-async def insert_doctor(conn: AsyncConnection, slug: str, values: dict[str, Any]) -> Row | None:
+async def insert_doctor(conn: Connection, slug: str, values: dict[str, Any]) -> Row | None:
     """The new doctor with this slug; None if the slug is taken. EmailTaken for a duplicate email."""
     values = _OPTIONAL_ON_CREATE | values
     try:
@@ -177,7 +177,7 @@ async def insert_doctor(conn: AsyncConnection, slug: str, values: dict[str, Any]
     return dict(row) if row else None
 
 
-async def update_doctor(conn: AsyncConnection, doctor_id: uuid.UUID, changes: dict[str, Any], *,
+async def update_doctor(conn: Connection, doctor_id: uuid.UUID, changes: dict[str, Any], *,
                         include_inactive: bool = True) -> Row | None:
     """Set the columns in `changes` (see _UPDATABLE); the row, or None if no such (active) doctor.
     EmailTaken for a duplicate email."""
@@ -211,23 +211,23 @@ _SET_AVAILABILITY = f"""UPDATE doctors AS d SET chat_enabled = coalesce($2, chat
 WHERE d.id = $1 AND d.is_active RETURNING {_AVAILABILITY}"""
 
 
-async def has_ongoing_session(conn: AsyncConnection, doctor_id: uuid.UUID) -> bool:
+async def has_ongoing_session(conn: Connection, doctor_id: uuid.UUID) -> bool:
     return bool(await driver.fetchval(conn, _HAS_ONGOING, doctor_id))
 
 
-async def lock_presence(conn: AsyncConnection, doctor_id: uuid.UUID) -> Row | None:
+async def lock_presence(conn: Connection, doctor_id: uuid.UUID) -> Row | None:
     """The active doctor's presence and switches, row locked for this transaction."""
     row = await driver.fetchrow(conn, _LOCK_PRESENCE, doctor_id, begin=True)
     return dict(row) if row else None
 
 
-async def set_presence(conn: AsyncConnection, doctor_id: uuid.UUID, presence: str) -> Row:
+async def set_presence(conn: Connection, doctor_id: uuid.UUID, presence: str) -> Row:
     row = await driver.fetchrow(conn, _SET_PRESENCE, doctor_id, presence, begin=True)
     assert row is not None  # the caller holds the row lock
     return dict(row)
 
 
-async def set_availability(conn: AsyncConnection, doctor_id: uuid.UUID, *, chat_enabled: bool | None,
+async def set_availability(conn: Connection, doctor_id: uuid.UUID, *, chat_enabled: bool | None,
                            call_enabled: bool | None) -> Row | None:
     """Switch chat/call (None: as it is); presence and switches, or None if no such active doctor."""
     row = await driver.fetchrow(conn, _SET_AVAILABILITY, doctor_id, chat_enabled, call_enabled)
@@ -240,12 +240,12 @@ _ADD_FAVOURITE = "INSERT INTO doctor_favourites (user_id, doctor_id) VALUES ($1,
 _REMOVE_FAVOURITE = "DELETE FROM doctor_favourites WHERE user_id = $1 AND doctor_id = $2"
 
 
-async def add_favourite(conn: AsyncConnection, user_id: uuid.UUID, doctor_id: uuid.UUID) -> None:
+async def add_favourite(conn: Connection, user_id: uuid.UUID, doctor_id: uuid.UUID) -> None:
     """Idempotent: adding twice keeps one row."""
     await driver.execute(conn, _ADD_FAVOURITE, user_id, doctor_id, begin=True)
 
 
-async def remove_favourite(conn: AsyncConnection, user_id: uuid.UUID, doctor_id: uuid.UUID) -> None:
+async def remove_favourite(conn: Connection, user_id: uuid.UUID, doctor_id: uuid.UUID) -> None:
     """Idempotent: removing a non-favourite is a no-op."""
     await driver.execute(conn, _REMOVE_FAVOURITE, user_id, doctor_id, begin=True)
 
@@ -259,7 +259,7 @@ _INSERT_DEMO = (f"INSERT INTO doctors ({', '.join(_DEMO_COLUMNS)}) "
                 f"VALUES ({', '.join(f'${n}' for n in range(1, len(_DEMO_COLUMNS) + 1))}) ON CONFLICT DO NOTHING")
 
 
-async def insert_demo_doctor(conn: AsyncConnection, values: dict[str, Any]) -> None:
+async def insert_demo_doctor(conn: Connection, values: dict[str, Any]) -> None:
     """A demo doctor, unless one with its email or slug exists."""
     await driver.execute(conn, _INSERT_DEMO, *(values[c] for c in _DEMO_COLUMNS), begin=True)
 
@@ -275,21 +275,21 @@ _RECORD_SESSION = """UPDATE doctors SET earnings_paise = earnings_paise + $2, to
     presence_status = $3, updated_at = $4 WHERE id = $1"""
 
 
-async def doctor_name(conn: AsyncConnection, doctor_id: uuid.UUID) -> str | None:
+async def doctor_name(conn: Connection, doctor_id: uuid.UUID) -> str | None:
     return await driver.fetchval(conn, _NAME, doctor_id)
 
 
-async def mark_busy(conn: AsyncConnection, doctor_id: uuid.UUID, now: dt.datetime) -> None:
+async def mark_busy(conn: Connection, doctor_id: uuid.UUID, now: dt.datetime) -> None:
     """ONLINE → BUSY (a session of theirs went ONGOING); any other presence stays as it is."""
     await driver.execute(conn, _MARK_BUSY, doctor_id, now, begin=True)
 
 
-async def lock_for_settlement(conn: AsyncConnection, doctor_id: uuid.UUID) -> dict[str, Any]:
+async def lock_for_settlement(conn: Connection, doctor_id: uuid.UUID) -> dict[str, Any]:
     row = await driver.fetchrow(conn, _LOCK_FOR_SETTLEMENT, doctor_id, begin=True)
     assert row is not None  # sessions reference their doctor
     return dict(row)
 
 
-async def record_session(conn: AsyncConnection, doctor_id: uuid.UUID, *, earned: int, presence: str,
+async def record_session(conn: Connection, doctor_id: uuid.UUID, *, earned: int, presence: str,
                          now: dt.datetime) -> None:
     await driver.execute(conn, _RECORD_SESSION, doctor_id, earned, presence, now, begin=True)

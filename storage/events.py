@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from storage.pool import Connection
 
 from common.jsonutil import dumps_str
 from storage import driver
@@ -57,7 +57,7 @@ def push_insert_from(source: str, first: int) -> str:
             f"${first + 4}::text, ${first + 5}::jsonb FROM {source}")
 
 
-def mark_pending(conn: AsyncConnection, *, events: bool = False, pushes: bool = False) -> None:
+def mark_pending(conn: Connection, *, events: bool = False, pushes: bool = False) -> None:
     """Tell gateway.tx to wake the relay / the push worker once this connection's work is committed."""
     if events:
         conn.info[EVENTS_PENDING] = True
@@ -65,12 +65,12 @@ def mark_pending(conn: AsyncConnection, *, events: bool = False, pushes: bool = 
         conn.info[PUSH_PENDING] = True
 
 
-async def publish_after_commit(conn: AsyncConnection, channel: str, event_type: str, data: dict[str, Any]) -> None:
+async def publish_after_commit(conn: Connection, channel: str, event_type: str, data: dict[str, Any]) -> None:
     await driver.execute(conn, _INSERT_EVENT, *event_args(channel, event_type, data), begin=True)
     conn.info[EVENTS_PENDING] = True
 
 
-async def push_after_commit(conn: AsyncConnection, *, recipient_role: str, recipient_id: uuid.UUID,
+async def push_after_commit(conn: Connection, *, recipient_role: str, recipient_id: uuid.UUID,
                             event_type: str, title: str, body: str, data: dict[str, Any]) -> None:
     await driver.execute(conn, _INSERT_PUSH, *push_args(recipient_role, recipient_id, event_type=event_type,
                                                          title=title, body=body, data=data), begin=True)

@@ -13,7 +13,7 @@ import datetime as dt
 import uuid
 from typing import Any, Iterable
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from storage.pool import Connection
 
 from domain.files import (ACTIVE_RECORDING, DELETED, PENDING, RECORDING, REPORT, RUNNING_RECORDING, STARTING,
                           UPLOADED, RecordingStatus, sql_list)
@@ -32,7 +32,7 @@ def _row(record: Any) -> Row | None:
     return dict(record) if record is not None else None
 
 
-async def _page(conn: AsyncConnection, count: str, page: str, *args: Any, limit: int,
+async def _page(conn: Connection, count: str, page: str, *args: Any, limit: int,
                 offset: int) -> tuple[list[Row], int]:
     total = await driver.fetchval(conn, count, *args)
     rows = await driver.fetch(conn, page, *args, limit, offset)
@@ -65,7 +65,7 @@ _SCOPE_SESSION = {
 }
 
 
-async def insert_attachment(conn: AsyncConnection, *, attachment_id: uuid.UUID, owner_role: str,
+async def insert_attachment(conn: Connection, *, attachment_id: uuid.UUID, owner_role: str,
                             owner_id: uuid.UUID, scope_type: str, scope_id: uuid.UUID,
                             session_id: uuid.UUID | None, filename: str, content_type: str, size_bytes: int,
                             upload_mode: str, container: str, blob_name: str, status: str = PENDING,
@@ -77,27 +77,27 @@ async def insert_attachment(conn: AsyncConnection, *, attachment_id: uuid.UUID, 
     return dict(row)
 
 
-async def get_attachment(conn: AsyncConnection, attachment_id: uuid.UUID, *, lock: bool = False) -> Row | None:
+async def get_attachment(conn: Connection, attachment_id: uuid.UUID, *, lock: bool = False) -> Row | None:
     return _row(await driver.fetchrow(conn, _GET_ATTACHMENT[lock], attachment_id, begin=lock))
 
 
-async def list_attachments(conn: AsyncConnection, *, scope_type: str, scope_id: uuid.UUID,
+async def list_attachments(conn: Connection, *, scope_type: str, scope_id: uuid.UUID,
                            owner_id: uuid.UUID | None = None, limit: int, offset: int) -> tuple[list[Row], int]:
     """Uploaded attachments of one scope (only `owner_id`'s if given), oldest first, and their count."""
     return await _page(conn, _COUNT_ATTACHMENTS, _ATTACHMENTS_PAGE, scope_type, scope_id, owner_id,
                        limit=limit, offset=offset)
 
 
-async def mark_attachment_uploaded(conn: AsyncConnection, attachment_id: uuid.UUID, verified_size: int,
+async def mark_attachment_uploaded(conn: Connection, attachment_id: uuid.UUID, verified_size: int,
                                    now: dt.datetime) -> Row | None:
     return _row(await driver.fetchrow(conn, _ATTACHMENT_UPLOADED, attachment_id, verified_size, now, begin=True))
 
 
-async def mark_attachment_deleted(conn: AsyncConnection, attachment_id: uuid.UUID, now: dt.datetime) -> Row | None:
+async def mark_attachment_deleted(conn: Connection, attachment_id: uuid.UUID, now: dt.datetime) -> Row | None:
     return _row(await driver.fetchrow(conn, _ATTACHMENT_DELETED, attachment_id, now, begin=True))
 
 
-async def session_of_scope(conn: AsyncConnection, scope_type: str, scope_id: uuid.UUID) -> uuid.UUID | None:
+async def session_of_scope(conn: Connection, scope_type: str, scope_id: uuid.UUID) -> uuid.UUID | None:
     """The connect session a REPORT or RECORDING scope belongs to (None: no such object)."""
     return await driver.fetchval(conn, _SCOPE_SESSION[scope_type], scope_id)
 
@@ -122,7 +122,7 @@ _REPORT_DELETED = (f"UPDATE session_reports SET status = '{DELETED}', deleted_at
                    f"WHERE id = $1 AND status <> '{DELETED}' RETURNING {_REPORT}")
 
 
-async def insert_report(conn: AsyncConnection, *, report_id: uuid.UUID, session_id: uuid.UUID,
+async def insert_report(conn: Connection, *, report_id: uuid.UUID, session_id: uuid.UUID,
                         uploader_id: uuid.UUID, original_filename: str, mime_type: str, size_bytes: int,
                         container: str, blob_name: str) -> Row:
     row = await driver.fetchrow(conn, _INSERT_REPORT, report_id, session_id, uploader_id, original_filename,
@@ -130,23 +130,23 @@ async def insert_report(conn: AsyncConnection, *, report_id: uuid.UUID, session_
     return dict(row)
 
 
-async def get_report(conn: AsyncConnection, session_id: uuid.UUID, report_id: uuid.UUID, *,
+async def get_report(conn: Connection, session_id: uuid.UUID, report_id: uuid.UUID, *,
                      lock: bool = False) -> Row | None:
     return _row(await driver.fetchrow(conn, _GET_REPORT[lock], report_id, session_id, begin=lock))
 
 
-async def list_reports(conn: AsyncConnection, session_id: uuid.UUID, limit: int, offset: int
+async def list_reports(conn: Connection, session_id: uuid.UUID, limit: int, offset: int
                        ) -> tuple[list[Row], int]:
     """The session's uploaded reports, newest first, and their count."""
     return await _page(conn, _COUNT_REPORTS, _REPORTS_PAGE, session_id, limit=limit, offset=offset)
 
 
-async def mark_report_uploaded(conn: AsyncConnection, report_id: uuid.UUID, *, size: int, mime_type: str,
+async def mark_report_uploaded(conn: Connection, report_id: uuid.UUID, *, size: int, mime_type: str,
                                now: dt.datetime) -> Row | None:
     return _row(await driver.fetchrow(conn, _REPORT_UPLOADED, report_id, size, mime_type, now, begin=True))
 
 
-async def mark_report_deleted(conn: AsyncConnection, report_id: uuid.UUID, now: dt.datetime) -> Row | None:
+async def mark_report_deleted(conn: Connection, report_id: uuid.UUID, now: dt.datetime) -> Row | None:
     return _row(await driver.fetchrow(conn, _REPORT_DELETED, report_id, now, begin=True))
 
 
@@ -189,11 +189,11 @@ _UPDATE_RECORDING = {states: _update_recording(states)
                      for states in ((STARTING,), ACTIVE_RECORDING, RUNNING_RECORDING)}
 
 
-async def active_recording(conn: AsyncConnection, session_id: uuid.UUID) -> Row | None:
+async def active_recording(conn: Connection, session_id: uuid.UUID) -> Row | None:
     return _row(await driver.fetchrow(conn, _ACTIVE_RECORDING, session_id))
 
 
-async def insert_recording(conn: AsyncConnection, *, recording_id: uuid.UUID, session_id: uuid.UUID,
+async def insert_recording(conn: Connection, *, recording_id: uuid.UUID, session_id: uuid.UUID,
                            room_name: str, started_by_role: str, started_by_id: uuid.UUID, container: str,
                            blob_name: str) -> Row:
     """A STARTING recording."""
@@ -202,17 +202,17 @@ async def insert_recording(conn: AsyncConnection, *, recording_id: uuid.UUID, se
     return dict(row)
 
 
-async def get_recording(conn: AsyncConnection, session_id: uuid.UUID, recording_id: uuid.UUID) -> Row | None:
+async def get_recording(conn: Connection, session_id: uuid.UUID, recording_id: uuid.UUID) -> Row | None:
     return _row(await driver.fetchrow(conn, _GET_RECORDING, recording_id, session_id))
 
 
-async def list_recordings(conn: AsyncConnection, session_id: uuid.UUID, limit: int, offset: int
+async def list_recordings(conn: Connection, session_id: uuid.UUID, limit: int, offset: int
                           ) -> tuple[list[Row], int]:
     """The session's recordings, newest first, and their count."""
     return await _page(conn, _COUNT_RECORDINGS, _RECORDINGS_PAGE, session_id, limit=limit, offset=offset)
 
 
-async def update_recording(conn: AsyncConnection, recording_id: uuid.UUID, *, only_from: tuple[RecordingStatus, ...],
+async def update_recording(conn: Connection, recording_id: uuid.UUID, *, only_from: tuple[RecordingStatus, ...],
                            now: dt.datetime, status: str, egress_id: str | None = None,
                            started_at: dt.datetime | None = None, stop_requested_at: dt.datetime | None = None,
                            ended_at: dt.datetime | None = None, file_location: str | None = None,
@@ -224,7 +224,7 @@ async def update_recording(conn: AsyncConnection, recording_id: uuid.UUID, *, on
         ended_at, file_location, size_bytes, duration_seconds, error, begin=True))
 
 
-async def recording_by_egress(conn: AsyncConnection, egress_id: str, *, lock: bool = False) -> Row | None:
+async def recording_by_egress(conn: Connection, egress_id: str, *, lock: bool = False) -> Row | None:
     return _row(await driver.fetchrow(conn, _BY_EGRESS[lock], egress_id, begin=lock))
 
 
@@ -241,16 +241,16 @@ _SET_AVATAR = {role: f"UPDATE {table} SET avatar_source = $2, avatar_url = $3, u
 _NAME = {role: f"SELECT full_name FROM {table} WHERE id = $1" for role, table in _ACCOUNT_TABLE.items()}
 
 
-async def lock_avatar(conn: AsyncConnection, role: str, owner_id: uuid.UUID) -> Row | None:
+async def lock_avatar(conn: Connection, role: str, owner_id: uuid.UUID) -> Row | None:
     """The account's avatar (id, avatar_source, avatar_url, sex) under a row lock; None if absent."""
     return _row(await driver.fetchrow(conn, _LOCK_AVATAR[Role(role)], owner_id, begin=True))
 
 
-async def set_avatar(conn: AsyncConnection, role: str, owner_id: uuid.UUID, *, source: str, url: str | None,
+async def set_avatar(conn: Connection, role: str, owner_id: uuid.UUID, *, source: str, url: str | None,
                      now: dt.datetime) -> None:
     await driver.execute(conn, _SET_AVATAR[Role(role)], owner_id, source, url, now, begin=True)
 
 
-async def display_name(conn: AsyncConnection, role: str, subject_id: uuid.UUID) -> str | None:
+async def display_name(conn: Connection, role: str, subject_id: uuid.UUID) -> str | None:
     """A participant's name for push texts."""
     return await driver.fetchval(conn, _NAME[Role(role)], subject_id)

@@ -12,7 +12,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from storage.pool import Connection
 
 from domain.sessions import ONGOING
 from storage import driver, events
@@ -40,7 +40,7 @@ _SEND_CONTEXT = {
 }
 
 
-async def send_context(conn: AsyncConnection, session_id: uuid.UUID, role: str,
+async def send_context(conn: Connection, session_id: uuid.UUID, role: str,
                        sender_id: uuid.UUID) -> Row | None:
     """id, status, patient_id, doctor_id and sender_name of the session; None if the sender takes no
     part in it."""
@@ -71,7 +71,7 @@ SELECT * FROM m"""
 }
 
 
-async def insert(conn: AsyncConnection, message: Row, *, role: str, event: tuple[Any, ...],
+async def insert(conn: Connection, message: Row, *, role: str, event: tuple[Any, ...],
                  push: tuple[Any, ...]) -> Row | None:
     """Store `message` (its id, session_id, sender_id, sender_role, client_message_id, content_type,
     content, created_at) sent by `role` with its event (`events.event_args`) and push
@@ -91,7 +91,7 @@ _BY_CLIENT_ID = (f"SELECT {_FIELDS} FROM messages "
                  "WHERE session_id = $1 AND sender_id = $2 AND client_message_id = $3")
 
 
-async def by_client_id(conn: AsyncConnection, session_id: uuid.UUID, sender_id: uuid.UUID,
+async def by_client_id(conn: Connection, session_id: uuid.UUID, sender_id: uuid.UUID,
                        client_message_id: uuid.UUID) -> Row | None:
     """The message this sender stored under `client_message_id` in the session, if any."""
     row = await driver.fetchrow(conn, _BY_CLIENT_ID, session_id, sender_id, client_message_id)
@@ -126,7 +126,7 @@ RECEIPT_COLUMNS = ("delivered_at", "read_at")
 _RECEIPT = {(role, column): _receipt_statement(role, column) for role in _NAMES for column in RECEIPT_COLUMNS}
 
 
-async def stamp(conn: AsyncConnection, session_id: uuid.UUID, role: str, subject_id: uuid.UUID, *,
+async def stamp(conn: Connection, session_id: uuid.UUID, role: str, subject_id: uuid.UUID, *,
                 column: str, message_ids: list[uuid.UUID], own_sender_role: str, at: dt.datetime,
                 event: tuple[str, str, str]) -> list[uuid.UUID] | None:
     """Set `column` (delivered_at | read_at) to `at` on the messages among `message_ids` not sent as
@@ -151,7 +151,7 @@ async def stamp(conn: AsyncConnection, session_id: uuid.UUID, role: str, subject
 _POSITION = "SELECT created_at, seq FROM messages WHERE session_id = $1 AND id = $2"
 
 
-async def position(conn: AsyncConnection, session_id: uuid.UUID, message_id: uuid.UUID) -> Position | None:
+async def position(conn: Connection, session_id: uuid.UUID, message_id: uuid.UUID) -> Position | None:
     """Where a message of this session stands in its order; None if it is not one of them."""
     row = await driver.fetchrow(conn, _POSITION, session_id, message_id)
     return (row["created_at"], row["seq"]) if row else None
@@ -174,7 +174,7 @@ _PAGE = {
 _COUNT = "SELECT count(*) FROM messages WHERE session_id = $1"
 
 
-async def page(conn: AsyncConnection, session_id: uuid.UUID, *, limit: int, before: Position | None = None,
+async def page(conn: Connection, session_id: uuid.UUID, *, limit: int, before: Position | None = None,
                after: Position | None = None) -> tuple[list[Row], int, bool]:
     """(rows oldest first, total in session, has_more in the paging direction).
 
@@ -195,7 +195,7 @@ async def page(conn: AsyncConnection, session_id: uuid.UUID, *, limit: int, befo
 _EVENT_TIME = "SELECT created_at FROM event_outbox WHERE event_id = $1"
 
 
-async def event_time(conn: AsyncConnection, event_id: int) -> dt.datetime | None:
+async def event_time(conn: Connection, event_id: int) -> dt.datetime | None:
     """When the bus event `event_id` was written (None once the outbox row is pruned)."""
     return await driver.fetchval(conn, _EVENT_TIME, event_id)
 
@@ -203,6 +203,6 @@ async def event_time(conn: AsyncConnection, event_id: int) -> dt.datetime | None
 _SINCE = f"{_SELECT} AND created_at > $2 ORDER BY created_at, seq LIMIT $3"
 
 
-async def since(conn: AsyncConnection, session_id: uuid.UUID, after: dt.datetime, limit: int) -> list[Row]:
+async def since(conn: Connection, session_id: uuid.UUID, after: dt.datetime, limit: int) -> list[Row]:
     """Messages created after `after`, oldest first (a websocket resuming beyond the bus history)."""
     return [dict(r) for r in await driver.fetch(conn, _SINCE, session_id, after, limit)]

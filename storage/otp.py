@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from storage.pool import Connection
 
 from storage import driver
 
@@ -26,30 +26,30 @@ _BURNT_UNTIL = "SELECT expires_at FROM otp_codes WHERE phone = $1 AND expires_at
 _DELETE_EXPIRED = "DELETE FROM otp_codes WHERE phone = $1 AND expires_at <= $2"
 
 
-async def save_code(conn: AsyncConnection, phone: str, hashed: str, *, now: dt.datetime,
+async def save_code(conn: Connection, phone: str, hashed: str, *, now: dt.datetime,
                     expires_at: dt.datetime) -> None:
     await driver.execute(conn, _SAVE, phone, hashed, expires_at, now)
 
 
-async def discard_code(conn: AsyncConnection, phone: str, hashed: str) -> None:
+async def discard_code(conn: Connection, phone: str, hashed: str) -> None:
     """Only this code: a newer one requested meanwhile stays usable."""
     await driver.execute(conn, _DISCARD, phone, hashed)
 
 
-async def take_code(conn: AsyncConnection, phone: str, hashed: str, *, now: dt.datetime, max_attempts: int) -> bool:
+async def take_code(conn: Connection, phone: str, hashed: str, *, now: dt.datetime, max_attempts: int) -> bool:
     """Delete the phone's live, not yet burnt code if it is this one; whether it was."""
     return await driver.fetchval(conn, _TAKE, phone, now, hashed, max_attempts, begin=True) is not None
 
 
-async def count_wrong_try(conn: AsyncConnection, phone: str, *, now: dt.datetime, max_attempts: int) -> bool:
+async def count_wrong_try(conn: Connection, phone: str, *, now: dt.datetime, max_attempts: int) -> bool:
     """Count a wrong try against the phone's live, not yet burnt code; whether there was one."""
     return await driver.fetchval(conn, _WRONG_TRY, phone, now, max_attempts, begin=True) is not None
 
 
-async def burnt_until(conn: AsyncConnection, phone: str, *, now: dt.datetime, max_attempts: int) -> dt.datetime | None:
+async def burnt_until(conn: Connection, phone: str, *, now: dt.datetime, max_attempts: int) -> dt.datetime | None:
     """When the phone's live code burnt by too many wrong tries expires; None if it has none."""
     return await driver.fetchval(conn, _BURNT_UNTIL, phone, now, max_attempts)
 
 
-async def delete_expired(conn: AsyncConnection, phone: str, *, now: dt.datetime) -> None:
+async def delete_expired(conn: Connection, phone: str, *, now: dt.datetime) -> None:
     await driver.execute(conn, _DELETE_EXPIRED, phone, now, begin=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from storage.pool import Connection
 
 from storage import driver
 
@@ -14,7 +14,7 @@ _PAGE = ("SELECT id, rating, comment, patient_id, reply_text, replied_at, create
          "WHERE doctor_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3")
 
 
-async def doctor_reviews_page(conn: AsyncConnection, doctor_id: uuid.UUID, limit: int,
+async def doctor_reviews_page(conn: Connection, doctor_id: uuid.UUID, limit: int,
                               offset: int) -> tuple[list[dict[str, Any]], int]:
     """A doctor's reviews, newest first (id breaks ties so pages never overlap)."""
     total = await driver.fetchval(conn, _COUNT, doctor_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from storage.pool import Connection
 
 from domain.errors import NotFound
 from storage import driver
@@ -31,7 +31,7 @@ _SELECT = {(role, lock): f"SELECT {_COLUMNS} FROM connect_sessions s WHERE s.id 
            for role in _PARTICIPANT_COLUMN for lock in (False, True)}
 
 
-async def session_for_participant(conn: AsyncConnection, session_id: uuid.UUID, role: str,
+async def session_for_participant(conn: Connection, session_id: uuid.UUID, role: str,
                                   subject_id: uuid.UUID, *, lock: bool = False) -> dict[str, Any]:
     """The session row if the caller is its patient or doctor, else NotFound (never reveal it exists).
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, Mapping
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from storage.pool import Connection
 
 from domain.avatars import patient_preview
 from domain.sessions import REQUESTED
@@ -37,12 +37,12 @@ def _item(row: Mapping[str, Any]) -> dict[str, Any]:
     return request_item(row, {c: row[f"patient__{c}"] for c in PATIENT_COLUMNS})
 
 
-async def pending_requests(conn: AsyncConnection, doctor_id: uuid.UUID) -> list[dict[str, Any]]:
+async def pending_requests(conn: Connection, doctor_id: uuid.UUID) -> list[dict[str, Any]]:
     """REQUESTED sessions of this doctor, oldest first."""
     return [_item(row) for row in await driver.fetch(conn, _PENDING, doctor_id)]
 
 
-async def request_item_for(conn: AsyncConnection, session_id: uuid.UUID) -> dict[str, Any] | None:
+async def request_item_for(conn: Connection, session_id: uuid.UUID) -> dict[str, Any] | None:
     """One session as a request item (for the `session_requested` event payload)."""
     row = await driver.fetchrow(conn, _ONE, session_id)
     return _item(row) if row is not None else None

@@ -12,7 +12,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from storage.pool import Connection
 
 from domain.sessions import ACTIVE, CANCELLED, ENDED, EXPIRED, ONGOING, REJECTED, REQUESTED, sql_list
 from storage import driver, events
@@ -27,7 +27,7 @@ _SESSION_FIELDS = ", ".join(c.name for c in connect_sessions.c)
 _PATIENT = f"SELECT {', '.join(PATIENT_COLUMNS)} FROM users WHERE id = $1"
 
 
-async def patient(conn: AsyncConnection, user_id: uuid.UUID) -> dict[str, Any]:
+async def patient(conn: Connection, user_id: uuid.UUID) -> dict[str, Any]:
     row = await driver.fetchrow(conn, _PATIENT, user_id)
     if row is None:
         raise LookupError(f"no user {user_id}")
@@ -57,7 +57,7 @@ _REQUEST_CONTEXT = (
 )
 
 
-async def request_context(conn: AsyncConnection, patient_id: uuid.UUID, doctor_id: uuid.UUID) -> RequestContext:
+async def request_context(conn: Connection, patient_id: uuid.UUID, doctor_id: uuid.UUID) -> RequestContext:
     """The patient, the requested doctor (if active), the patient's active session and balance.
 
     Unlocked reads, like the checks they feed: the partial unique index settles concurrent requests.
@@ -80,7 +80,7 @@ _ONGOING_WITH_BALANCES = f"""
     WHERE s.status = '{ONGOING}'"""
 
 
-async def ongoing_with_balances(conn: AsyncConnection) -> list[dict[str, Any]]:
+async def ongoing_with_balances(conn: Connection) -> list[dict[str, Any]]:
     """Every ONGOING session with its patient's current balance (unlocked snapshot)."""
     return [dict(r) for r in await driver.fetch(conn, _ONGOING_WITH_BALANCES)]
 
@@ -88,7 +88,7 @@ async def ongoing_with_balances(conn: AsyncConnection) -> list[dict[str, Any]]:
 _LOCK_ONGOING = f"SELECT {_SESSION_FIELDS} FROM connect_sessions WHERE id = $1 AND status = '{ONGOING}' FOR UPDATE"
 
 
-async def lock_ongoing(conn: AsyncConnection, session_id: uuid.UUID) -> dict[str, Any] | None:
+async def lock_ongoing(conn: Connection, session_id: uuid.UUID) -> dict[str, Any] | None:
     row = await driver.fetchrow(conn, _LOCK_ONGOING, session_id, begin=True)
     return dict(row) if row else None
 
@@ -96,7 +96,7 @@ async def lock_ongoing(conn: AsyncConnection, session_id: uuid.UUID) -> dict[str
 _DOCTOR_ONGOING = f"SELECT count(*) FROM connect_sessions WHERE doctor_id = $1 AND status = '{ONGOING}'"
 
 
-async def doctor_ongoing_count(conn: AsyncConnection, doctor_id: uuid.UUID) -> int:
+async def doctor_ongoing_count(conn: Connection, doctor_id: uuid.UUID) -> int:
     return int(await driver.fetchval(conn, _DOCTOR_ONGOING, doctor_id))
 
 
@@ -118,7 +118,7 @@ WITH s AS (
 SELECT * FROM s"""
 
 
-async def insert_request(conn: AsyncConnection, session: dict[str, Any], *, event: tuple[Any, ...],
+async def insert_request(conn: Connection, session: dict[str, Any], *, event: tuple[Any, ...],
                          push: tuple[Any, ...]) -> dict[str, Any] | None:
     """The new REQUESTED session with its event (`events.event_args`) and push (`events.push_args`),
     in one statement; None if the patient already has an active session (the partial unique index)."""
@@ -151,36 +151,36 @@ _BILLED = (f"UPDATE connect_sessions SET duration_seconds = $2, billed_minutes =
            f"WHERE id = $1 {_RETURNING}")
 
 
-async def _transition(conn: AsyncConnection, query: str, *args: Any) -> dict[str, Any] | None:
+async def _transition(conn: Connection, query: str, *args: Any) -> dict[str, Any] | None:
     row = await driver.fetchrow(conn, query, *args, begin=True)
     return dict(row) if row else None
 
 
-async def expire(conn: AsyncConnection, session_id: uuid.UUID, now: dt.datetime) -> dict[str, Any] | None:
+async def expire(conn: Connection, session_id: uuid.UUID, now: dt.datetime) -> dict[str, Any] | None:
     """REQUESTED → EXPIRED if past its expiry."""
     return await _transition(conn, _EXPIRE, session_id, now)
 
 
-async def accept(conn: AsyncConnection, session_id: uuid.UUID, now: dt.datetime) -> dict[str, Any] | None:
+async def accept(conn: Connection, session_id: uuid.UUID, now: dt.datetime) -> dict[str, Any] | None:
     return await _transition(conn, _ACCEPT, session_id, now)
 
 
-async def reject(conn: AsyncConnection, session_id: uuid.UUID, now: dt.datetime) -> dict[str, Any] | None:
+async def reject(conn: Connection, session_id: uuid.UUID, now: dt.datetime) -> dict[str, Any] | None:
     return await _transition(conn, _REJECT, session_id, now)
 
 
-async def cancel(conn: AsyncConnection, session_id: uuid.UUID, now: dt.datetime, *,
+async def cancel(conn: Connection, session_id: uuid.UUID, now: dt.datetime, *,
                  reason: str | None, note: str | None) -> dict[str, Any] | None:
     return await _transition(conn, _CANCEL, session_id, now, reason, note)
 
 
-async def end(conn: AsyncConnection, session_id: uuid.UUID, now: dt.datetime, *, ended_by: str,
+async def end(conn: Connection, session_id: uuid.UUID, now: dt.datetime, *, ended_by: str,
               reason: str | None, note: str | None) -> dict[str, Any] | None:
     """ONGOING → ENDED (billing is written next, in the same transaction: `record_billing`)."""
     return await _transition(conn, _END, session_id, now, ended_by, reason, note)
 
 
-async def record_billing(conn: AsyncConnection, session_id: uuid.UUID, *, duration_seconds: float,
+async def record_billing(conn: Connection, session_id: uuid.UUID, *, duration_seconds: float,
                          minutes: int, amount: int) -> dict[str, Any]:
     row = await driver.fetchrow(conn, _BILLED, session_id, duration_seconds, minutes, amount, begin=True)
     assert row is not None  # the caller holds the row (it just ended it)
@@ -199,6 +199,6 @@ WHERE id = ANY(ARRAY(
 {_RETURNING}"""
 
 
-async def expire_due(conn: AsyncConnection, now: dt.datetime, limit: int) -> list[dict[str, Any]]:
+async def expire_due(conn: Connection, now: dt.datetime, limit: int) -> list[dict[str, Any]]:
     """Expire up to `limit` lapsed requests; rows another process holds are skipped, not waited for."""
     return [dict(r) for r in await driver.fetch(conn, EXPIRE_DUE, now, limit, begin=True)]

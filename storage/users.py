@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from storage.pool import Connection
 
 from storage import driver
 from storage.tables import users
@@ -36,16 +36,16 @@ _ID_AND_WALLET = ("SELECT u.id, EXISTS (SELECT 1 FROM wallets w WHERE w.user_id 
                   "FROM users u WHERE u.phone = $1")
 
 
-async def get_user(conn: AsyncConnection, user_id: uuid.UUID) -> Row | None:
+async def get_user(conn: Connection, user_id: uuid.UUID) -> Row | None:
     row = await driver.fetchrow(conn, _GET, user_id)
     return dict(row) if row else None
 
 
-async def user_exists(conn: AsyncConnection, user_id: uuid.UUID) -> bool:
+async def user_exists(conn: Connection, user_id: uuid.UUID) -> bool:
     return bool(await driver.fetchval(conn, _EXISTS, user_id))
 
 
-async def login_user(conn: AsyncConnection, phone: str, full_name: str | None,
+async def login_user(conn: Connection, phone: str, full_name: str | None,
                      now: dt.datetime) -> tuple[Row, bool]:
     """The user with this phone, created on first login; returns (user, created)."""
     created = await driver.fetchrow(conn, _CREATE_ON_LOGIN, phone, full_name, now, begin=True)
@@ -60,7 +60,7 @@ async def login_user(conn: AsyncConnection, phone: str, full_name: str | None,
     return dict(existing), False
 
 
-async def update_profile(conn: AsyncConnection, user_id: uuid.UUID, changes: dict[str, Any],
+async def update_profile(conn: Connection, user_id: uuid.UUID, changes: dict[str, Any],
                          now: dt.datetime) -> Row | None:
     """Set the profile columns present in `changes` (others are ignored); None if no such user."""
     args: list[Any] = []
@@ -70,7 +70,7 @@ async def update_profile(conn: AsyncConnection, user_id: uuid.UUID, changes: dic
     return dict(row) if row else None
 
 
-async def demo_patient(conn: AsyncConnection, phone: str) -> tuple[uuid.UUID, bool]:
+async def demo_patient(conn: Connection, phone: str) -> tuple[uuid.UUID, bool]:
     """The patient with this phone, created if missing: (id, whether they have a wallet)."""
     await driver.execute(conn, _ENSURE_BY_PHONE, phone, begin=True)
     row = await driver.fetchrow(conn, _ID_AND_WALLET, phone)

@@ -11,7 +11,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from storage.pool import Connection
 
 from domain.sessions import ONGOING
 from storage import driver
@@ -36,7 +36,7 @@ _SET_PERMISSION = {
 }
 
 
-async def set_permission(conn: AsyncConnection, session_id: uuid.UUID, *, actor_role: str, previous: str,
+async def set_permission(conn: Connection, session_id: uuid.UUID, *, actor_role: str, previous: str,
                          state: str, patient_video_enabled: bool, consent_round: int,
                          now: dt.datetime) -> Row | None:
     """Move an ONGOING session's permission from `previous` to `state`: the session row with
@@ -57,17 +57,17 @@ _INSERT_CALL = (f"INSERT INTO call_sessions (connect_session_id, call_type, live
                 f"ON CONFLICT (connect_session_id) DO NOTHING RETURNING {_CALL_FIELDS}")
 
 
-async def call_for_session(conn: AsyncConnection, session_id: uuid.UUID) -> Row | None:
+async def call_for_session(conn: Connection, session_id: uuid.UUID) -> Row | None:
     row = await driver.fetchrow(conn, _CALL_FOR_SESSION, session_id)
     return dict(row) if row else None
 
 
-async def call_by_id(conn: AsyncConnection, call_id: uuid.UUID) -> Row | None:
+async def call_by_id(conn: Connection, call_id: uuid.UUID) -> Row | None:
     row = await driver.fetchrow(conn, _CALL_BY_ID, call_id)
     return dict(row) if row else None
 
 
-async def insert_call(conn: AsyncConnection, session_id: uuid.UUID, *, call_type: str, room_name: str,
+async def insert_call(conn: Connection, session_id: uuid.UUID, *, call_type: str, room_name: str,
                       created_by_role: str, created_by_id: uuid.UUID, now: dt.datetime) -> Row | None:
     """The new call session of the connect session; None if it has one already."""
     row = await driver.fetchrow(conn, _INSERT_CALL, session_id, call_type, room_name, created_by_role,

@@ -10,7 +10,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from storage.pool import Connection
 
 from domain import billing
 from storage import driver
@@ -34,18 +34,18 @@ _PAGE = (f"SELECT {TRANSACTION_FIELDS} FROM wallet_transactions WHERE user_id = 
          "ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3")
 
 
-async def balance_of(conn: AsyncConnection, user_id: uuid.UUID) -> int:
+async def balance_of(conn: Connection, user_id: uuid.UUID) -> int:
     """The current balance without a lock (0 when the user has no wallet yet)."""
     return int(await driver.fetchval(conn, _BALANCE, user_id) or 0)
 
 
-async def lock_balance(conn: AsyncConnection, user_id: uuid.UUID) -> int:
+async def lock_balance(conn: Connection, user_id: uuid.UUID) -> int:
     """Create the wallet at 0 if missing, lock its row for this transaction, return the balance."""
     await driver.execute(conn, _ENSURE, user_id, begin=True)
     return int(await driver.fetchval(conn, _LOCK, user_id, begin=True))
 
 
-async def apply_change(conn: AsyncConnection, user_id: uuid.UUID, amount: int, kind: str, *,
+async def apply_change(conn: Connection, user_id: uuid.UUID, amount: int, kind: str, *,
                        description: str | None = None, reference_type: str | None = None,
                        reference_id: str | None = None, created_by: uuid.UUID | None = None,
                        at: dt.datetime | None = None) -> dict[str, Any] | None:
@@ -65,7 +65,7 @@ async def apply_change(conn: AsyncConnection, user_id: uuid.UUID, amount: int, k
     return dict(row)
 
 
-async def transactions_page(conn: AsyncConnection, user_id: uuid.UUID, limit: int,
+async def transactions_page(conn: Connection, user_id: uuid.UUID, limit: int,
                             offset: int) -> tuple[list[dict[str, Any]], int]:
     """The user's ledger, newest first."""
     total = await driver.fetchval(conn, _COUNT, user_id)

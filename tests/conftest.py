@@ -22,7 +22,7 @@ from gateway import keys
 from gateway.app import create_app
 from common.clock import Clock, FrozenClock
 from common.tasks import await_chain
-from storage.db import create_engine
+from storage.sa_engine import create_engine
 from storage.migrate import upgrade
 from tests import factories
 
@@ -102,6 +102,16 @@ async def db(database_url):
             await conn.execute(sa.text("TRUNCATE " + ", ".join(f'"{n}"' for n in names) + " CASCADE"))
     yield engine
     await engine.dispose()
+
+
+@pytest.fixture
+async def pool(database_url, db):
+    """The application's kind of pool (storage.pool) on the test database, for calling storage and
+    use-case functions directly; `db` (SQLAlchemy) arranges and asserts rows."""
+    from storage.pool import Pool
+    connections = Pool(database_url, size=3)
+    yield connections
+    await connections.dispose()
 
 
 @pytest.fixture

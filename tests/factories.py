@@ -1,10 +1,11 @@
 """Row factories for tests: insert real rows through the real tables; mint real tokens."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
 import uuid
-from typing import Any
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from config import Settings
 from domain import tokens
 from common.passwords import hash_password_sync
+from storage.pool import Connection
 from storage.tables import admins, doctors, users
 
 _seq = itertools.count(1)
@@ -116,3 +118,31 @@ async def terminate_other_backends(engine: AsyncEngine) -> None:
                     return
                 await asyncio.sleep(0.02)
 
+
+@contextlib.asynccontextmanager
+async def app_connection(engine: AsyncEngine, *, begin: bool = True) -> AsyncIterator[Connection]:
+    """The application's kind of connection (storage.pool.Connection) on a connection of the test
+    engine, for calling storage functions directly: in a transaction committed at the end of the
+    block (rolled back on an error), or, with begin=False, each statement on its own."""
+    async with engine.connect() as outer:
+        conn = Connection((await outer.get_raw_connection()).driver_connection)
+        if begin:
+            await conn.begin()
+        try:
+            yield conn
+        except BaseException:
+            await conn.rollback()
+            raise
+        await conn.commit()
+
+
+async def answers_after_backends_die(engine: AsyncEngine, call: Callable[[], Awaitable[Any]], ok: int) -> None:
+    """Kill the app's database connections (as a restart would), then: the first call answers `ok`
+    (asyncpg's pool saw the close and replaced the connection at checkout) or 503
+    DATABASE_UNAVAILABLE (its statement found it dead), never 500; the next two answer `ok`."""
+    await terminate_other_backends(engine)
+    first = await call()
+    if first.status != ok:
+        assert first.status == 503, await first.text()
+        assert (await first.json())["code"] == "DATABASE_UNAVAILABLE" and first.headers["Retry-After"] == "1"
+    assert [(await call()).status for _ in range(2)] == [ok, ok]

@@ -9,6 +9,8 @@ import pytest
 
 from config import ConfigError, load_settings
 from gateway import keys
+from storage import driver
+from storage.pool import DatabaseUnavailable
 
 
 async def test_healthz_and_readyz(client):
@@ -88,14 +90,16 @@ def test_production_start_exits_with_one_line(tmp_path):
     assert len(lines) == 1 and "JWT_SECRET" in lines[0]
 
 
-async def test_lost_database_connections_answer_503_then_recover(client, db):
-    """A database restart kills pooled connections: the request that finds one dead gets 503, not
-    500, and the next request works on a fresh connection."""
+async def test_a_connection_lost_under_a_statement_is_unavailable_and_replaced(client, db):
+    """A database restart kills pooled connections: a statement on a dead one raises
+    DatabaseUnavailable (503 DATABASE_UNAVAILABLE, never 500) and the pool renews its connections."""
+    app = client.server.app
     assert (await client.get("/readyz")).status == 200
-    await factories.terminate_other_backends(db)
-    first = await client.get("/api/v2/doctors/all_doctors_list")
-    assert first.status == 503
-    assert (await first.json())["code"] == "DATABASE_UNAVAILABLE" and first.headers["Retry-After"] == "1"
+    async with app[keys.DB].connect() as conn:
+        assert await driver.fetchval(conn, "SELECT 1") == 1
+        await factories.terminate_other_backends(db)
+        with pytest.raises(DatabaseUnavailable):
+            await driver.fetchval(conn, "SELECT 1")
     assert [(await client.get("/api/v2/doctors/all_doctors_list")).status for _ in range(2)] == [200, 200]
 
 
@@ -105,11 +109,11 @@ async def test_a_request_that_gets_no_database_connection_in_time_is_503_busy(ma
     user = await factories.make_user(db)
     me = "/api/v2/users/me"
     async with client.server.app[keys.DB].connect() as held:  # the only connection
-        await held.exec_driver_sql("SELECT 1")
+        await driver.fetchval(held, "SELECT 1")
         resp = await client.get(me, headers=auth("client", user["id"]))
         assert resp.status == 503 and resp.headers["Retry-After"] == "1"
         assert (await resp.json())["code"] == "DATABASE_BUSY"
-        assert client.server.app[keys.DB].pool.checkedout() == 1
+        assert client.server.app[keys.DB].checked_out() == 1
     assert (await client.get(me, headers=auth("client", user["id"]))).status == 200
 
 

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from storage.catalog_import import import_file
 from storage.demo_catalog import seed_demo_catalog
 from storage.demo_data.catalog import LAB_TESTS, MEDICINES
+from tests import factories
 
 ROOT = Path(__file__).resolve().parent.parent
 # The real catalog data lives beside the project (../shared/data), in CI too; never skipped silently.
@@ -173,7 +174,7 @@ async def test_real_medicines_file(settings, db, client):
 
 async def test_demo_catalog_seed_is_idempotent(client, db):
     for _ in range(2):
-        async with db.begin() as conn:
+        async with factories.app_connection(db) as conn:
             await seed_demo_catalog(conn)
     assert await scalar(db, "SELECT count(*) FROM medicine_salts") > len(MEDICINES)
     assert await scalar(db, "SELECT count(*) FROM medicines") == len(MEDICINES)
@@ -191,7 +192,7 @@ async def test_demo_catalog_leaves_an_imported_catalog_alone(settings, db, tmp_p
     path = write_csv(tmp_path / "labs.csv", ['"title","parameter","originalPrice","updatedPrice"',
                                              '"COMPLETE BLOOD COUNT; CBC","20 Parameter(s) Covered","₹240","₹240"'])
     await import_file(settings.database_url, "lab-tests", str(path), err=io.StringIO())
-    async with db.begin() as conn:
+    async with factories.app_connection(db) as conn:
         await seed_demo_catalog(conn)
     assert await scalar(db, "SELECT count(*) FROM lab_tests") == 1
     assert await scalar(db, "SELECT code FROM lab_tests") is None  # not the demo's code

@@ -212,12 +212,7 @@ async def test_every_phase_reads_its_index(db):
     assert "Seq Scan on doctor_search" not in plans
 
 
-async def test_lost_database_connection_is_503_then_search_recovers(client, db):
+async def test_lost_database_connections_are_never_a_500(client, db):
     await _doctor(db, "Dr. Ankit Shah")
     assert await _search(client, "ankit") == ["Dr. Ankit Shah"]
-    await factories.terminate_other_backends(db)
-    statuses = []
-    for _ in range(3):
-        resp = await client.get(f"{API}/search", params={"q": "ankit"})
-        statuses.append(resp.status)
-    assert statuses == [503, 200, 200]
+    await factories.answers_after_backends_die(db, lambda: client.get(f"{API}/search", params={"q": "ankit"}), 200)

@@ -18,24 +18,24 @@ async def _counts(db) -> dict[str, int]:
                 for t in (doctors, health_categories, users, wallets, wallet_transactions)}
 
 
-async def test_seed_twice_gives_the_same_rows(db, settings):
-    await seed_demo_data(db, settings)
+async def test_seed_twice_gives_the_same_rows(db, settings, pool):
+    await seed_demo_data(pool, settings)
     first = await _counts(db)
     assert first["doctors"] == len(DEMO_DOCTORS) == 8
     assert first["health_categories"] == 8
     assert first["users"] == first["wallets"] == first["wallet_transactions"] == len(settings.otp_test_numbers) == 2
-    await seed_demo_data(db, settings)
+    await seed_demo_data(pool, settings)
     assert await _counts(db) == first
 
 
-async def test_two_processes_seeding_at_once(db, settings):
-    await asyncio.gather(seed_demo_data(db, settings), seed_demo_data(db, settings), seed_demo_data(db, settings))
+async def test_two_processes_seeding_at_once(db, settings, pool):
+    await asyncio.gather(seed_demo_data(pool, settings), seed_demo_data(pool, settings), seed_demo_data(pool, settings))
     counts = await _counts(db)
     assert counts["doctors"] == 8 and counts["health_categories"] == 8 and counts["wallet_transactions"] == 2
 
 
-async def test_demo_doctors_are_online_and_can_log_in(client, db, settings):
-    await seed_demo_data(db, settings)
+async def test_demo_doctors_are_online_and_can_log_in(client, db, settings, pool):
+    await seed_demo_data(pool, settings)
     async with db.connect() as conn:
         rows = (await conn.execute(sa.select(doctors))).mappings().all()
     assert {r["presence_status"] for r in rows} == {"ONLINE"}
@@ -51,11 +51,11 @@ async def test_demo_doctors_are_online_and_can_log_in(client, db, settings):
     assert (await profile.json())["email"] == "dr.ankit@demo.allign.in"
 
 
-async def test_demo_wallet_only_when_none_exists(db, settings):
+async def test_demo_wallet_only_when_none_exists(db, settings, pool):
     phones = list(settings.otp_test_numbers)
     existing = await make_user(db, phone=phones[0])
     await make_wallet(db, existing["id"], 500)
-    await seed_demo_data(db, settings)
+    await seed_demo_data(pool, settings)
     async with db.connect() as conn:
         balances = dict((await conn.execute(
             sa.select(users.c.phone, wallets.c.balance).join(wallets, wallets.c.user_id == users.c.id))).all())
@@ -65,8 +65,8 @@ async def test_demo_wallet_only_when_none_exists(db, settings):
         [(DEMO_WALLET_BALANCE, DEMO_WALLET_BALANCE, "bonus")]
 
 
-async def test_no_test_numbers_no_demo_patients(db, settings):
-    await seed_demo_data(db, dataclasses.replace(settings, otp_test_numbers={}))
+async def test_no_test_numbers_no_demo_patients(db, settings, pool):
+    await seed_demo_data(pool, dataclasses.replace(settings, otp_test_numbers={}))
     counts = await _counts(db)
     assert counts["users"] == 0 and counts["wallets"] == 0 and counts["doctors"] == 8
 

@@ -15,6 +15,7 @@ from gateway.tx import services, statements, transaction
 from services import messages as message_use_cases
 from services.context import Caller
 from storage import driver
+from storage.pool import DatabaseUnavailable
 from storage import messages as message_store
 from storage.events import publish_after_commit
 from storage.tables import event_outbox, messages, notifications, users
@@ -37,50 +38,48 @@ def _text(body: str = "Hello") -> dict:
     return {"client_message_id": str(uuid.uuid4()), "content_type": "text", "content": body}
 
 
-async def test_driver_statements_join_the_sqlalchemy_transaction(client, db):
+async def test_statements_in_a_transaction_share_it_and_roll_back_together(client, db):
     app = client.server.app
     with pytest.raises(RuntimeError):
         async with transaction(app) as conn:
-            sa_txid = await conn.scalar(sa.text("SELECT txid_current()"))
-            assert await driver.fetchval(conn, "SELECT txid_current()") == sa_txid
+            txid = await driver.fetchval(conn, "SELECT txid_current()")
             await publish_after_commit(conn, "test:rollback", "ping", {})
-            raise RuntimeError("roll back")
-    # Nothing run through SQLAlchemy first: the driver statement begins the transaction itself.
-    with pytest.raises(RuntimeError):
-        async with transaction(app) as conn:
-            await publish_after_commit(conn, "test:rollback", "ping", {})
-            assert await conn.scalar(sa.select(sa.func.count()).select_from(event_outbox)) == 1
+            assert await driver.fetchval(conn, "SELECT txid_current()") == txid
+            assert await driver.fetchval(conn, "SELECT count(*) FROM event_outbox") == 1
             raise RuntimeError("roll back")
     assert await _count(db, event_outbox) == 0
 
 
 async def test_outbox_writes_never_commit_alone(client, db):
-    """Like a SQLAlchemy statement, publish_after_commit begins a transaction on a connection without one."""
+    """publish_after_commit begins a transaction on a connection without one; leaving the block
+    without committing it rolls it back."""
     async with client.server.app[keys.DB].connect() as conn:
         await publish_after_commit(conn, "test:uncommitted", "ping", {})
         assert conn.in_transaction()
     assert await _count(db, event_outbox) == 0
 
 
+async def _name_and_age(db, user_id) -> tuple:
+    async with db.connect() as other:
+        row = (await other.execute(sa.select(users).where(users.c.id == user_id))).mappings().one()
+    return row["full_name"], row["age"]
+
+
 async def test_statements_commit_alone_and_a_begun_transaction_at_the_end(client, db):
     app, user = client.server.app, await factories.make_user(db, full_name="Before")
     async with statements(app) as conn:
         await driver.execute(conn, "UPDATE users SET full_name = 'Alone' WHERE id = $1", user["id"])
-        async with db.connect() as other:  # committed already, seen from another connection
-            assert await other.scalar(sa.select(users.c.full_name).where(users.c.id == user["id"])) == "Alone"
-        await conn.execute(sa.update(users).where(users.c.id == user["id"]).values(age=41))
+        assert (await _name_and_age(db, user["id"]))[0] == "Alone"  # committed already
+        await driver.execute(conn, "UPDATE users SET age = 41 WHERE id = $1", user["id"], begin=True)
         await driver.execute(conn, "UPDATE users SET full_name = 'Together' WHERE id = $1", user["id"])
-    async with db.connect() as other:
-        row = (await other.execute(sa.select(users).where(users.c.id == user["id"]))).mappings().one()
-    assert (row["full_name"], row["age"]) == ("Together", 41)
+        assert await _name_and_age(db, user["id"]) == ("Alone", 30)  # not yet: in the open transaction
+    assert await _name_and_age(db, user["id"]) == ("Together", 41)
     with pytest.raises(RuntimeError):
         async with statements(app) as conn:
-            await conn.execute(sa.update(users).where(users.c.id == user["id"]).values(age=99))
+            await driver.execute(conn, "UPDATE users SET age = 99 WHERE id = $1", user["id"], begin=True)
             await driver.execute(conn, "UPDATE users SET full_name = 'Lost' WHERE id = $1", user["id"])
             raise RuntimeError("roll back")
-    async with db.connect() as other:
-        row = (await other.execute(sa.select(users).where(users.c.id == user["id"]))).mappings().one()
-    assert (row["full_name"], row["age"]) == ("Together", 41)
+    assert await _name_and_age(db, user["id"]) == ("Together", 41)
 
 
 @pytest.mark.parametrize("via", ["post", "ws"])
@@ -134,7 +133,7 @@ async def test_sends_racing_the_end_are_stored_with_their_event_and_push_or_refu
 
 
 @pytest.mark.parametrize("route", ["requests", "message"])
-async def test_a_dead_connection_on_the_driver_is_503_then_recovers(client, db, auth, pair, route):
+async def test_dead_connections_are_503_or_replaced_never_500(client, db, auth, pair, route):
     patient, doctor, session = pair
     doctor_headers = auth("doctor", doctor["id"])
 
@@ -145,28 +144,23 @@ async def test_a_dead_connection_on_the_driver_is_503_then_recovers(client, db, 
 
     # The pool holds a connection now (a read: no relay or push worker runs to find the dead one first).
     assert (await client.get("/api/v2/connect/sessions/requests", headers=doctor_headers)).status == 200
-    await factories.terminate_other_backends(db)
-    first = await call()  # finds the dead connection
-    assert first.status == 503 and (await first.json())["code"] == "DATABASE_UNAVAILABLE"
-    ok = 200 if route == "requests" else 201
-    assert [(await call()).status for _ in range(2)] == [ok, ok]  # fresh connections
+    await factories.answers_after_backends_die(db, call, 200 if route == "requests" else 201)
 
 
-async def test_a_send_on_a_connection_that_died_is_reported_as_sqlalchemy_does(client, db, pair):
-    """The connection dies while checked out: the error is SQLAlchemy's (connection invalidated,
-    answered 503 by the API) and the next checkout works."""
+async def test_a_send_on_a_connection_that_died_is_database_unavailable(client, db, pair):
+    """The connection dies while checked out: DatabaseUnavailable (answered 503 by the API) and the
+    next checkout works."""
     app, (patient, _, session) = client.server.app, pair
 
     def body() -> dict:
         return {"client_message_id": uuid.uuid4(), "content_type": "text", "content": "Hello"}
 
-    with pytest.raises(sa.exc.DBAPIError) as caught:
+    with pytest.raises(DatabaseUnavailable):
         async with statements(app) as conn:
             assert await driver.fetchval(conn, "SELECT 1") == 1
             await factories.terminate_other_backends(db)
             # A send's first statement (services.messages.send runs it on a connection of its own).
             await message_store.send_context(conn, session["id"], "client", patient["id"])
-    assert caught.value.connection_invalidated
     sent = await message_use_cases.send(services(app), Caller("client", patient["id"]), session["id"], body())
     assert sent.created and await _count(db, messages) == 1
 

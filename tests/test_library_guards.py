@@ -15,21 +15,6 @@ def _fail(what: str, where: str, check: str) -> None:
     pytest.fail(f"library internals changed: {what}. Used by {where}; {check}")
 
 
-def test_sqlalchemy_asyncpg_adapter_transaction_internals():
-    """storage/driver.py runs raw asyncpg statements inside SQLAlchemy's transaction: it starts the
-    adapter's lazy BEGIN itself (`_start_transaction`) when `_transaction` is None."""
-    from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection as Adapter
-
-    start = getattr(Adapter, "_start_transaction", None)
-    if start is None or not inspect.iscoroutinefunction(start):
-        _fail("AsyncAdapt_asyncpg_connection._start_transaction is gone or not a coroutine",
-              "storage.driver.driver", "find the adapter's new way to begin its lazy transaction")
-    source = inspect.getsource(Adapter)
-    if "self._transaction = " not in source or "self._transaction is None" not in inspect.getsource(start):
-        _fail("AsyncAdapt_asyncpg_connection no longer tracks its transaction in `_transaction`",
-              "storage.driver.driver", "check how the adapter knows a BEGIN was sent")
-
-
 def test_redis_connection_write_internals():
     """storage/redis.py's _WriteInCallersTask is redis-py 8.1's send_packed_command with
     asyncio.timeout instead of wait_for; it uses these attributes of the connection."""

@@ -112,7 +112,7 @@ async def test_a_server_process_logs_the_failure_and_not_the_values(settings, db
 
 
 def test_the_engine_hides_parameters(settings):
-    from storage.db import create_engine
+    from storage.sa_engine import create_engine
 
     engine = create_engine(settings.database_url, pool_size=1)
     assert engine.sync_engine.hide_parameters

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from domain import push_payloads
 from gateway import keys
 from gateway.push_worker import backoff_seconds
-from storage import events
+from storage import driver, events
 from storage.tables import device_tokens, notifications
 from tests import factories
 from tests.fake_fcm import FakeFcm
@@ -39,10 +39,10 @@ async def _register(client, auth, role, who_id, token, platform="android"):
 async def _notify(db, role, recipient_id, payload=None) -> uuid.UUID:
     payload = payload or push_payloads.message_new(uuid.uuid4(), uuid.uuid4(), sender_role="client",
                                                    sender_name="Rahul", content_type="text")
-    async with db.begin() as conn:
+    async with factories.app_connection(db) as conn:
         await events.push_after_commit(conn, recipient_role=role, recipient_id=recipient_id,
                                        **payload.outbox_fields())
-        return await conn.scalar(sa.select(notifications.c.id).order_by(notifications.c.created_at.desc()).limit(1))
+        return await driver.fetchval(conn, "SELECT id FROM notifications ORDER BY created_at DESC LIMIT 1")
 
 
 async def _row(db, notification_id):

@@ -31,7 +31,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.dialects import postgresql
 
-from storage.db import create_engine
+from storage.sa_engine import create_engine
 from storage.driver import plain_dsn
 from storage.tables import metadata
 

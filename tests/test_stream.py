@@ -8,14 +8,14 @@ import uuid
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
+
 
 from gateway import keys
 from common.jsonutil import dumps, loads
 from gateway.tx import transaction
 from storage.events import doctor_requests_channel, publish_after_commit
 from storage.session_requests import request_item_for
-from storage.tables import connect_sessions
+from storage import driver
 from tests import factories
 from tests.servers import SseReader
 
@@ -27,10 +27,10 @@ async def request_session(app, doctor: dict, patient: dict, minutes_ago: int = 0
     session_id = uuid.uuid4()
     now = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=minutes_ago)
     async with transaction(app) as conn:
-        await conn.execute(sa.insert(connect_sessions).values(
-            id=session_id, patient_id=patient["id"], doctor_id=doctor["id"], rate_per_minute=500,
-            room_name=f"cn-{session_id}", requested_at=now, expires_at=now + dt.timedelta(minutes=30),
-            category="Urology", symptoms=["back pain"]))
+        await driver.execute(conn, """INSERT INTO connect_sessions (id, patient_id, doctor_id, rate_per_minute,
+            room_name, requested_at, expires_at, category, symptoms) VALUES ($1, $2, $3, 500, $4, $5, $6, $7, $8)""",
+            session_id, patient["id"], doctor["id"], f"cn-{session_id}", now, now + dt.timedelta(minutes=30),
+            "Urology", ["back pain"])
         item = loads(dumps(await request_item_for(conn, session_id)))
         await publish_after_commit(conn, doctor_requests_channel(doctor["id"]), "session_requested", item)
     return item
@@ -38,8 +38,8 @@ async def request_session(app, doctor: dict, patient: dict, minutes_ago: int = 0
 
 async def remove_session(app, doctor: dict, session_id: str, status: str = "REJECTED") -> None:
     async with transaction(app) as conn:
-        await conn.execute(sa.update(connect_sessions).where(connect_sessions.c.id == uuid.UUID(session_id))
-                           .values(status=status))
+        await driver.execute(conn, "UPDATE connect_sessions SET status = $2 WHERE id = $1", uuid.UUID(session_id),
+                             status)
         await publish_after_commit(conn, doctor_requests_channel(doctor["id"]), "session_request_removed",
                                    {"session_id": session_id, "status": status})
 
@@ -50,7 +50,7 @@ async def relayed(app) -> None:
     async with asyncio.timeout(5):
         while True:
             async with app[keys.DB].connect() as conn:
-                if not await conn.scalar(sa.text("SELECT count(*) FROM event_outbox WHERE published_at IS NULL")):
+                if not await driver.fetchval(conn, "SELECT count(*) FROM event_outbox WHERE published_at IS NULL"):
                     return
             await asyncio.sleep(0.02)
 

@@ -17,11 +17,11 @@ from tests.test_stream import STREAM, remove_session, request_session
 
 
 
-def outbox_writer(db) -> web.Application:
+def outbox_writer(pool) -> web.Application:
     """Just enough of an app for gateway.tx.transaction: the database, no bus of its own, so only
     the server processes can relay what it writes (found by the leader's poll)."""
     app = web.Application()
-    app[keys.DB] = db
+    app[keys.DB] = pool
     return app
 
 
@@ -38,10 +38,10 @@ async def eventually(check, timeout: float = 10.0) -> None:
             await asyncio.sleep(0.05)
 
 
-async def test_stream_on_one_process_gets_events_relayed_by_another(settings, db):
+async def test_stream_on_one_process_gets_events_relayed_by_another(settings, db, pool):
     doctor = await factories.make_doctor(db)
     patients = [await factories.make_user(db) for _ in range(3)]
-    writer = outbox_writer(db)
+    writer = outbox_writer(pool)
     token = factories.access_token(settings, "doctor", doctor["id"])
     published = ("allign_events_published_total", '{channel_kind="doctor"}')
 

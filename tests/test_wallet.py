@@ -127,13 +127,14 @@ async def test_transactions_page_newest_first(make_client, frozen_clock, db, aut
 async def test_a_referenced_change_applies_once(db):
     """The exactly-once guard payments rely on: the same (kind, reference) twice changes nothing."""
     user = await factories.make_user(db)
-    async with db.begin() as conn:
+    async with factories.app_connection(db) as conn:
         first = await wallet.apply_change(conn, user["id"], 10_000, "recharge",
                                           reference_type="cashfree_order", reference_id="order-1")
-    async with db.begin() as conn:
+    async with factories.app_connection(db) as conn:
         again = await wallet.apply_change(conn, user["id"], 10_000, "recharge",
                                           reference_type="cashfree_order", reference_id="order-1")
     assert first["balance_after"] == 10_000 and again is None
-    async with db.connect() as conn:
+    async with factories.app_connection(db) as conn:
         assert await wallet.balance_of(conn, user["id"]) == 10_000
+    async with db.connect() as conn:
         assert await conn.scalar(sa.select(sa.func.count()).select_from(wallet_transactions)) == 1

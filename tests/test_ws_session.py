@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from gateway import keys
+from storage import driver
 from storage.tables import event_outbox, messages
 from tests import factories
 
@@ -58,8 +59,7 @@ async def all_marked_published(app, timeout=5.0) -> None:
     async with asyncio.timeout(timeout):
         while True:
             async with app[keys.DB].connect() as conn:
-                left = await conn.scalar(sa.select(sa.func.count()).select_from(event_outbox)
-                                         .where(event_outbox.c.published_at.is_(None)))
+                left = await driver.fetchval(conn, "SELECT count(*) FROM event_outbox WHERE published_at IS NULL")
             if not left:
                 return
             await asyncio.sleep(0.01)

@@ -11,7 +11,7 @@ import asyncio
 import sqlalchemy as sa
 from alembic import context
 
-from storage.db import async_url, create_engine
+from storage.sa_engine import async_url, create_engine
 from storage.tables import metadata
 
 MIGRATION_LOCK = 7_314_159
