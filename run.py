@@ -1,12 +1,13 @@
 """Allign API v2 entry point.
 
-    python run.py [serve]                    start the server (default)
+    python run.py [serve] [--workers N]      start the server (default); N processes on one port
     python run.py migrate                    apply database migrations
     python run.py import-catalog KIND FILE   load medicines or lab-tests from a CSV file
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import logging
 import sys
@@ -29,21 +30,50 @@ def _install_uvloop() -> None:
     uvloop.install()
 
 
-def serve(settings: Settings) -> None:
+def _banner(settings: Settings) -> None:
+    workers = f", {settings.workers} workers" if settings.workers > 1 else ""
+    print(f"Allign API v2 listening on {settings.base_url} (env={settings.env}{workers})", flush=True)
+    print(f"  API under {settings.base_url}/api/v2   health: {settings.base_url}/healthz", flush=True)
+    if not settings.is_production:
+        from gateway.seed import login_help
+        for line in login_help(settings):
+            print("  " + line, flush=True)
+
+
+def supervise(settings: Settings) -> int:
+    from gateway.supervisor import Supervisor
+
+    if settings.apply_migrations:
+        migrate(settings)
+    _banner(settings)
+    return Supervisor(settings.workers, shutdown_timeout=10).run()
+
+
+def _raise_file_limit(wanted: int = 65536) -> None:
+    """Each held stream or socket is a file descriptor: lift the soft limit towards the hard one
+    (10,000 connections per process need more than the usual 1,024), and say when it cannot."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    if target < wanted:
+        logging.getLogger("allign").warning(
+            "open files limited to %d (hard limit): at most about that many connections per process", target)
+
+
+def serve(settings: Settings, *, worker: bool = False) -> None:
     from aiohttp import web
 
     from gateway.app import create_app
 
     _install_uvloop()
+    _raise_file_limit()
     app = create_app(settings)
 
     async def announce(app: web.Application) -> None:
-        print(f"Allign API v2 listening on {settings.base_url} (env={settings.env})", flush=True)
-        print(f"  API under {settings.base_url}/api/v2   health: {settings.base_url}/healthz", flush=True)
-        if not settings.is_production:
-            from gateway.seed import login_help
-            for line in login_help(settings):
-                print("  " + line, flush=True)
+        _banner(settings)
 
     async def tune_collector(app: web.Application) -> None:
         # A full collection stops the process while it walks every object: ~170k at start-up, plus
@@ -56,11 +86,13 @@ def serve(settings: Settings) -> None:
         gc.freeze()
         gc.set_threshold(10_000, 10, 100)
 
-    app.on_startup.append(announce)
+    if not worker:
+        app.on_startup.append(announce)
     app.on_startup.append(tune_collector)
     # run_app stops accepting on SIGTERM/SIGINT, runs on_shutdown (streams close), waits for
     # in-flight requests up to shutdown_timeout, then cleanup contexts close the pools.
-    web.run_app(app, host=settings.host, port=settings.port, shutdown_timeout=10,
+    # A worker shares the port with its siblings (SO_REUSEPORT: the kernel balances connections).
+    web.run_app(app, host=settings.host, port=settings.port, shutdown_timeout=10, reuse_port=worker or None,
                 access_log=None, print=None, handle_signals=True)
 
 
@@ -80,7 +112,9 @@ def import_catalog(settings: Settings, kind: str, path: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="run.py", description="Allign API v2")
     sub = parser.add_subparsers(dest="command")
-    sub.add_parser("serve", help="start the server (default)")
+    serve_cmd = sub.add_parser("serve", help="start the server (default)")
+    serve_cmd.add_argument("--workers", type=int, help="server processes on the port (default: WORKERS)")
+    serve_cmd.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # started by the supervisor
     sub.add_parser("migrate", help="apply database migrations")
     imp = sub.add_parser("import-catalog", help="load a catalog CSV")
     imp.add_argument("kind", choices=["medicines", "lab-tests"])
@@ -97,7 +131,14 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "import-catalog":
         return import_catalog(settings, args.kind, args.file)
     else:
-        serve(settings)
+        if getattr(args, "workers", None):
+            if args.workers < 1:
+                print("configuration error: --workers must be at least 1", file=sys.stderr)
+                return 2
+            settings = dataclasses.replace(settings, workers=args.workers)
+        if settings.workers > 1 and not getattr(args, "worker", False):
+            return supervise(settings)
+        serve(settings, worker=getattr(args, "worker", False))
     return 0
 
 

@@ -41,6 +41,7 @@ class Settings:
     env: str = "local"
     host: str = "127.0.0.1"
     port: int = 8000
+    workers: int = 1  # server processes on the port (gateway.supervisor); 1 = this process serves
     public_base_url: str = ""
     database_url: str = LOCAL_DATABASE_URL
     db_pool_size: int = 10
@@ -134,6 +135,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         env=mode,
         host=get("HOST", "127.0.0.1"),
         port=integer("PORT", 8000),
+        workers=integer("WORKERS", (os.cpu_count() or 1) if production else 1),
         public_base_url=get("PUBLIC_BASE_URL").rstrip("/"),
         database_url=need("DATABASE_URL", LOCAL_DATABASE_URL),
         db_pool_size=integer("DB_POOL_SIZE", 10),
