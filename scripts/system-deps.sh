@@ -22,6 +22,16 @@ if ! command -v pdftoppm >/dev/null; then
     echo "warning: pdftoppm missing (poppler-utils); the PDF render test will fail" >&2
   fi
 fi
+# nginx (Debian's): tests/test_nginx.py runs deploy/nginx.conf in front of two app processes.
+if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing nginx (the front proxy's tests)"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null 2>&1 \
+      || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null
+  else
+    echo "warning: nginx missing; the front proxy tests will be skipped" >&2
+  fi
+fi
 # Azurite (blob storage emulator) for the blob tests, from package.json's devDependencies.
 _project=$(cd "$(dirname "$0")/.." && pwd)
 if [ ! -x "$_project/node_modules/.bin/azurite-blob" ]; then
