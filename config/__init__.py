@@ -21,6 +21,19 @@ class ConfigError(RuntimeError):
     """A setting is missing or malformed; the message is one line, fit for stderr."""
 
 
+def _test_prefix(prefix: str, code: str, production: bool) -> tuple[str, str]:
+    """OTP_TEST_PREFIX + OTP_TEST_CODE: both or neither; refused in production."""
+    if not prefix and not code:
+        return "", ""
+    if production:
+        raise ConfigError("OTP_TEST_PREFIX / OTP_TEST_CODE are for local and test modes; production refuses them")
+    if not (prefix.startswith("+") and prefix[1:].isdigit() and len(prefix) >= 4):
+        raise ConfigError(f"OTP_TEST_PREFIX must look like +9199 (a + and at least three digits), not {prefix!r}")
+    if not (code.isdigit() and len(code) == 6):
+        raise ConfigError("OTP_TEST_CODE must be six digits (and is set with OTP_TEST_PREFIX)")
+    return prefix, code
+
+
 def _bool(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
@@ -57,6 +70,8 @@ class Settings:
     otp_rate_per_ip: int = 20
     otp_rate_window: int = 15 * 60
     otp_test_numbers: Mapping[str, str] = field(default_factory=dict)
+    otp_test_prefix: str = ""  # with otp_test_code: every number with this prefix (load tests; never production)
+    otp_test_code: str = ""
     sms_provider: str = "local"
     sms_http_url: str = ""
     sms_http_token: str = ""
@@ -131,6 +146,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError("JWT_SECRET must be at least 32 characters in production")
     local = mode == "local"
     origins = tuple(o.strip() for o in get("WS_ALLOWED_ORIGINS").split(",") if o.strip())
+    prefix, prefix_code = _test_prefix(get("OTP_TEST_PREFIX"), get("OTP_TEST_CODE"), production)
     return Settings(
         env=mode,
         host=get("HOST", "127.0.0.1"),
@@ -144,6 +160,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         redis_prefix=get("REDIS_PREFIX", "allign:"),
         jwt_secret=jwt_secret,
         otp_test_numbers=_test_numbers(env.get("OTP_TEST_NUMBERS", LOCAL_OTP_TEST_NUMBERS if local else "")),
+        otp_test_prefix=prefix,
+        otp_test_code=prefix_code,
         otp_rate_per_phone=integer("OTP_RATE_PER_PHONE", 5),
         otp_rate_per_ip=integer("OTP_RATE_PER_IP", 20),
         sms_provider=get("SMS_PROVIDER", "http" if production else "local"),

@@ -16,12 +16,18 @@ def new_code() -> str:
     return f"{secrets.randbelow(10 ** CODE_DIGITS):0{CODE_DIGITS}d}"
 
 
-def fixed_test_code(test_numbers: Mapping[str, str], phone: str,
-                    normalize: Callable[[str], str | None]) -> str | None:
-    """The fixed code when `phone` (E.164) is a configured test number, else None."""
+DEMO_WALLET_BALANCE = 100_000  # paise (₹1000): a test number's patient starts with it (never in production)
+
+
+def fixed_test_code(test_numbers: Mapping[str, str], phone: str, normalize: Callable[[str], str | None],
+                    prefix: str = "", prefix_code: str = "") -> str | None:
+    """The fixed code when `phone` (E.164) is a configured test number or has the test prefix
+    (OTP_TEST_PREFIX, for load tests), else None."""
     for listed, code in test_numbers.items():
         if listed == phone or normalize(listed) == phone:
             return code
+    if prefix and prefix_code and phone.startswith(prefix):
+        return prefix_code
     return None
 
 

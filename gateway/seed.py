@@ -14,6 +14,7 @@ from storage.pool import Connection, Pool
 
 from config import LOCAL_ADMIN, Settings
 from domain import doctors as rules
+from domain.otp import DEMO_WALLET_BALANCE
 from gateway import keys
 from common.passwords import hash_password
 from storage import categories, doctors, users, wallet
@@ -22,7 +23,6 @@ from storage.demo_catalog import lock_demo_seed, seed_demo_catalog
 log = logging.getLogger(__name__)
 
 DEMO_DOCTOR_PASSWORD = "AllignDemo@2026"
-DEMO_WALLET_BALANCE = 100_000  # paise (₹1000) for each local demo patient
 
 # (first name, full name, speciality, degrees, languages, years, rate paise/min, rating, featured)
 DEMO_DOCTORS: tuple[tuple[Any, ...], ...] = (

@@ -35,7 +35,9 @@ def client_ip(request: web.Request) -> str:
 
 
 def _test_code(request: web.Request, phone: str) -> str | None:
-    return otp_rules.fixed_test_code(request.app[keys.SETTINGS].otp_test_numbers, phone, normalize_phone)
+    settings = request.app[keys.SETTINGS]
+    return otp_rules.fixed_test_code(settings.otp_test_numbers, phone, normalize_phone,
+                                     settings.otp_test_prefix, settings.otp_test_code)
 
 
 @routes.post("/auth/request-otp")

@@ -30,7 +30,7 @@ from domain.otp import Outcome
 from domain.roles import Role
 from integrations.sms import SmsError, SmsProvider, mask_phone
 from services.context import Context, reading, statements, transaction
-from storage import accounts, credentials, users
+from storage import accounts, credentials, users, wallet
 from storage import auth_tokens as store
 from storage import otp as otp_store
 
@@ -85,6 +85,10 @@ async def verify_otp(ctx: Context, phone: str, code: str, *, name: str | None,
                 pair = await _issue(conn, settings, Role.CLIENT, user["id"], now)
                 if created:
                     log.info("new patient %s registered from %s", user["id"], mask_phone(phone))
+                    if test_code is not None and not settings.is_production:
+                        await wallet.apply_change(conn, user["id"], otp_rules.DEMO_WALLET_BALANCE, "bonus",
+                                                  description="Demo balance", reference_type="demo_seed",
+                                                  reference_id=str(user["id"]))
     if outcome is Outcome.LOCKED:
         raise TooManyRequests("Too many wrong codes; request a new code", retry_after=retry_after, code="OTP_LOCKED")
     if outcome is Outcome.INVALID:
