@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)
 
-.PHONY: run test check deps clean
+.PHONY: run test check deps clean load
 
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,5 +27,17 @@ check: deps
 	@$(VENV)/bin/lint-imports --no-cache >/dev/null || $(VENV)/bin/lint-imports --no-cache
 	@$(PY) -m mypy --no-error-summary
 
+# The load testers' kit: Locust in a virtualenv of its own, against a local server (scripts/load.sh).
+LOAD_VENV := .venv-load
+LOAD_STAMP := $(LOAD_VENV)/.installed-$(shell sha1sum bench/requirements-load.txt | cut -c1-12)
+
+$(LOAD_STAMP): bench/requirements-load.txt
+	@test -x $(LOAD_VENV)/bin/python || $(PYTHON) -m venv $(LOAD_VENV)
+	@$(LOAD_VENV)/bin/python -m pip install -q --disable-pip-version-check -r bench/requirements-load.txt
+	@rm -f $(LOAD_VENV)/.installed-*; touch $(LOAD_STAMP)
+
+load: deps $(LOAD_STAMP)
+	@bash scripts/load.sh
+
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) $(LOAD_VENV) var

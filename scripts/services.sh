@@ -1,9 +1,12 @@
 # Sourced by the Makefile: make PostgreSQL and Redis available and export where they are.
 #   source scripts/services.sh run   → DATABASE_URL / REDIS_URL for `make run`
 #   source scripts/services.sh test  → TEST_DATABASE_ADMIN_URL / TEST_REDIS_URL for `make test`
+#   source scripts/services.sh load  → as run, with a database of its own (allign_load) for `make load`
 # Order: what the environment says; else the usual local addresses (started the way this machine
 # starts them, if installed as services); else private servers under ./var (for `make run`).
 _mode=${1:-run}
+_db_name=allign
+[ "$_mode" = load ] && _db_name=allign_load
 _root=$(pwd)
 _var="$_root/var"
 PRIVATE_PG_PORT=${PRIVATE_PG_PORT:-55432}
@@ -90,10 +93,10 @@ if [ "$_mode" = test ]; then
   fi
 else
   if [ -z "${DATABASE_URL:-}" ]; then
-    if _pg_up 127.0.0.1 5432 && _ensure_database 127.0.0.1 5432 allign; then
-      export DATABASE_URL=postgresql://postgres@127.0.0.1:5432/allign
-    elif _start_private_pg && _ensure_database 127.0.0.1 "$PRIVATE_PG_PORT" allign; then
-      export DATABASE_URL=postgresql://postgres@127.0.0.1:$PRIVATE_PG_PORT/allign
+    if _pg_up 127.0.0.1 5432 && _ensure_database 127.0.0.1 5432 "$_db_name"; then
+      export DATABASE_URL=postgresql://postgres@127.0.0.1:5432/$_db_name
+    elif _start_private_pg && _ensure_database 127.0.0.1 "$PRIVATE_PG_PORT" "$_db_name"; then
+      export DATABASE_URL=postgresql://postgres@127.0.0.1:$PRIVATE_PG_PORT/$_db_name
     else
       echo "PostgreSQL is needed: install it (apt-get install postgresql postgresql-contrib)" >&2; return 1
     fi
