@@ -63,7 +63,6 @@ CLIENT_TYPES = frozenset({"ping", "typing", "message.send", "message.delivered",
 DB_REPLAY_LIMIT = 500
 DB_REPLAY_MARGIN = dt.timedelta(seconds=2)  # clock skew between the app and PostgreSQL
 TYPING_INTERVAL = 1.0                         # same-state typing frames relayed at most this often
-SENT_IDS_LIMIT = 10_000
 ACKED_LIMIT = 256
 MESSAGE_CREATE = MessageCreate()  # schemas keep no state between loads; building one costs more than loading
 
@@ -102,7 +101,9 @@ class SessionSocket:
         self.session_id = session_id
         self.channel = session_channel(session_id)
         self.ws = wsu.make_response(heartbeat=self.app[keys.SETTINGS].ws_heartbeat, subprotocol=via_subprotocol)
-        self.sent_ids: set[str] = set()
+        # Highest bus position sent on this socket: a `resume` re-reads history after its id, and
+        # durable events come in position order, so anything at or below it was sent already.
+        self._sent_upto = 0
         self.bad_frames = 0
         self._pump: asyncio.Task | None = None
         self._closing: asyncio.Task | None = None
@@ -113,7 +114,7 @@ class SessionSocket:
         self._cursor: int | None = None
         # client_message_ids acknowledged on this socket: their message.new echo is not sent back
         # here (the ack carried the message); the sender's other devices still get it.
-        self._acked: collections.deque[str] = collections.deque(maxlen=ACKED_LIMIT)
+        self._acked: collections.deque[str] | None = None  # made at the first ack (memory per idle socket)
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -168,9 +169,10 @@ class SessionSocket:
     async def _run_pump(self, after: int | None, opened: Subscription | None) -> None:
         try:
             if opened is not None:
-                async with contextlib.AsyncExitStack() as leave:
-                    leave.push_async_exit(opened)
+                try:
                     await self._pump_events(after, opened)
+                finally:  # leave the subscription opened before the handshake (no exit stack: memory)
+                    await opened.__aexit__(None, None, None)
             else:
                 async with self.app[keys.BUS].subscribe(self.channel, after=after, transport="ws") as sub:
                     await self._pump_events(after, sub)
@@ -189,15 +191,7 @@ class SessionSocket:
         start_id = str(sub.start_position)
         if self._cursor is None:
             self._cursor = sub.start_position
-        # Read the session only now that the subscription runs: a later end arrives as an event.
-        async with self.app[keys.DB].connect() as conn:
-            session = dict(await session_for_participant(conn, self.session_id, self.who.role, self.who.id))
-        over = session["status"] in TERMINAL
-        if after is not None and (over or not sub.recovered):
-            await self._replay_from_db(after, start_id, session)
-        if over:
-            await self._send("session.ended", _ended(session), start_id)
-            self._finish(wsu.NORMAL, "session_ended")
+        if await self._session_over(after, sub, start_id):
             return
         async for event in sub:
             if event.seq is not None:
@@ -206,16 +200,29 @@ class SessionSocket:
                 continue  # our own typing indicator
             if event.type == "message.new" and self._is_own_ack(event.data):
                 continue
-            if event.id:
-                if event.id in self.sent_ids:
+            if event.seq is not None:
+                if event.seq <= self._sent_upto:
                     continue  # already sent before a `resume` restarted the subscription
-                if len(self.sent_ids) < SENT_IDS_LIMIT:
-                    self.sent_ids.add(event.id)
+                self._sent_upto = event.seq
             await self._send(event.type, event.data, event.id or None)
             if event.type == "session.ended":
                 self._finish(wsu.NORMAL, "session_ended")
                 return
         self._finish(*_close_for(sub.close_reason))
+
+    async def _session_over(self, after: int | None, sub: Subscription, start_id: str) -> bool:
+        """Read the session now that the subscription runs (a later end arrives as an event); replay
+        from the database what the bus history no longer holds; say whether it has ended. (A
+        method of its own, so that the row is not kept for the socket's lifetime.)"""
+        async with self.app[keys.DB].connect() as conn:
+            session = dict(await session_for_participant(conn, self.session_id, self.who.role, self.who.id))
+        over = session["status"] in TERMINAL
+        if after is not None and (over or not sub.recovered):
+            await self._replay_from_db(after, start_id, session)
+        if over:
+            await self._send("session.ended", _ended(session), start_id)
+            self._finish(wsu.NORMAL, "session_ended")
+        return over
 
     async def _replay_from_db(self, after: int, start_id: str, session: dict[str, Any]) -> None:
         """The client's cursor is older than the bus history: messages since then, current state."""
@@ -234,6 +241,8 @@ class SessionSocket:
         if message.get("sender_id") != str(self.who.id):
             return False
         try:
+            if self._acked is None:
+                return False
             self._acked.remove(message.get("client_message_id"))
         except ValueError:
             return False
@@ -287,6 +296,8 @@ class SessionSocket:
                                                 self.session_id, body, known=self._sender)
             self._sender = sent.sender
             if sent.created:
+                if self._acked is None:
+                    self._acked = collections.deque(maxlen=ACKED_LIMIT)
                 self._acked.append(str(sent.message["client_message_id"]))
             await self._send("ack", {"ref": f.ref, "status": 201 if sent.created else 200,
                                      "message": message_out(sent.message)})
