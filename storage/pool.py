@@ -57,9 +57,11 @@ def is_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, _UNAVAILABLE) and not isinstance(exc, socket.timeout):
         return True
     # A connection the server dropped: asyncpg says "connection is closed", or, once its pool has
-    # taken the dead connection back, "released back to the pool" (our blocks never use one after
-    # they release it, so inside a block that means lost).
-    return isinstance(exc, asyncpg.InterfaceError) and ("closed" in str(exc) or "released back" in str(exc))
+    # taken the dead connection back, "released back to the pool", or, while it is still reading the
+    # server's "terminating connection" notice, "another operation is in progress" (our blocks never
+    # use a connection after releasing it, nor from two tasks, so inside a block these mean lost).
+    return isinstance(exc, (asyncpg.InterfaceError, asyncpg.InternalClientError)) and any(
+        sign in str(exc) for sign in ("closed", "released back", "another operation"))
 
 
 class Connection:
@@ -102,7 +104,14 @@ class Connection:
             raise
 
     async def lost(self, exc: BaseException) -> DatabaseUnavailable:
-        """The connection died under a statement: expire the pool's others too, and say so."""
+        """The connection died under a statement: close it for good, expire the pool's others too
+        (a restarted server dropped them all), and say so."""
+        self._transaction = None
+        try:
+            if not self.raw.is_closed():
+                self.raw.terminate()
+        except asyncpg.InterfaceError:
+            pass  # its pool has taken the dead connection back already
         if self._pool is not None:
             await self._pool.expire()
         return DatabaseUnavailable(f"database connection lost ({type(exc).__name__})")
@@ -156,6 +165,7 @@ class Pool:
         self._pool: asyncpg.Pool | None = None
         self._opening: asyncio.Lock = asyncio.Lock()
         self._busy = 0
+        self.held: str | None = None  # why requests may not use the database yet (gateway.startup)
 
     async def _open(self) -> asyncpg.Pool:
         # Lazily, so a server started while PostgreSQL is down comes up and answers 503 meanwhile.
@@ -172,6 +182,8 @@ class Pool:
             return self._pool
 
     async def _acquire(self) -> asyncpg.Connection:
+        if self.held is not None:
+            raise DatabaseUnavailable(self.held)
         pool = self._pool or await self._open()
         try:
             return await pool.acquire(timeout=self.timeout)
@@ -219,8 +231,12 @@ class Pool:
     def checked_out(self) -> int:
         return self._busy
 
-    async def dispose(self) -> None:
+    async def dispose(self, timeout: float = 5.0) -> None:
+        """Close every connection; those still busy after `timeout` are terminated (shutdown is bounded)."""
         if self._pool is not None:
             pool, self._pool = self._pool, None
-            await pool.close()
+            try:
+                await asyncio.wait_for(pool.close(), timeout)
+            except asyncio.TimeoutError:
+                pool.terminate()
 
