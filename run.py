@@ -12,7 +12,7 @@ import gc
 import logging
 import sys
 
-from config import ConfigError, Settings, load_settings
+from config import ConfigError, Settings, check_listen_address, load_settings
 
 
 def _setup_logging(settings: Settings) -> None:
@@ -43,10 +43,19 @@ def _banner(settings: Settings) -> None:
 def supervise(settings: Settings) -> int:
     from gateway.supervisor import Supervisor
 
+    deferred = False
     if settings.apply_migrations:
-        migrate(settings)
+        from gateway.startup import database_unreachable
+        try:
+            migrate(settings)
+        except Exception as exc:
+            if not database_unreachable(exc):
+                raise
+            print("PostgreSQL is unreachable: the workers answer 503 and apply the migrations once it is back",
+                  file=sys.stderr, flush=True)
+            deferred = True
     _banner(settings)
-    return Supervisor(settings.workers, shutdown_timeout=10).run()
+    return Supervisor(settings.workers, shutdown_timeout=settings.shutdown_timeout, migrate_in_workers=deferred).run()
 
 
 def _raise_file_limit(wanted: int = 65536) -> None:
@@ -89,10 +98,12 @@ def serve(settings: Settings, *, worker: bool = False) -> None:
     if not worker:
         app.on_startup.append(announce)
     app.on_startup.append(tune_collector)
-    # run_app stops accepting on SIGTERM/SIGINT, runs on_shutdown (streams close), waits for
-    # in-flight requests up to shutdown_timeout, then cleanup contexts close the pools.
+    # run_app stops accepting on SIGTERM/SIGINT, runs on_shutdown (SSE streams end with a short
+    # `retry`, websockets close with 1012), waits for in-flight requests up to SHUTDOWN_TIMEOUT
+    # (then cancels them: their transactions roll back), then cleanup contexts close the pools.
     # A worker shares the port with its siblings (SO_REUSEPORT: the kernel balances connections).
-    web.run_app(app, host=settings.host, port=settings.port, shutdown_timeout=10, reuse_port=worker or None,
+    web.run_app(app, host=settings.host, port=settings.port, shutdown_timeout=settings.shutdown_timeout,
+                reuse_port=worker or None,
                 access_log=None, print=None, handle_signals=True)
 
 
@@ -136,6 +147,11 @@ def main(argv: list[str] | None = None) -> int:
                 print("configuration error: --workers must be at least 1", file=sys.stderr)
                 return 2
             settings = dataclasses.replace(settings, workers=args.workers)
+        try:
+            check_listen_address(settings)
+        except ConfigError as exc:
+            print(f"configuration error: {exc}", file=sys.stderr)
+            return 2
         if settings.workers > 1 and not getattr(args, "worker", False):
             return supervise(settings)
         serve(settings, worker=getattr(args, "worker", False))

@@ -1,5 +1,6 @@
 """What the middlewares cost per request: the same no-op handler served bare and behind the app's
-middleware chain (gateway.app.MIDDLEWARES), under the same wrk load.
+middleware chain (gateway.app.MIDDLEWARES, plus its response hook gateway.middlewares.secure_response),
+under the same wrk load.
 
     .venv/bin/python bench/middlewares.py               # 2 × 10 s
     .venv/bin/python bench/middlewares.py --serve CHAIN PORT   # (internal: one server)
@@ -36,6 +37,9 @@ def serve(chain: str, port: int) -> None:
         return json_response({"ok": True})
 
     app = web.Application(middlewares=MIDDLEWARES if chain == "app" else [])
+    if chain == "app":
+        from gateway.middlewares import secure_response
+        app.on_response_prepare.append(secure_response)
     app[keys.METRICS] = Metrics()
     app.router.add_get("/noop/{id}", noop)
     print("ready", flush=True)

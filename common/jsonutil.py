@@ -16,6 +16,8 @@ _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME
 def _default(value: Any) -> Any:
     if isinstance(value, dt.datetime):
         return isoformat(value)
+    if isinstance(value, (dt.date, dt.time)):  # also passed through: `YYYY-MM-DD`, `HH:MM:SS`
+        return value.isoformat()
     if isinstance(value, decimal.Decimal):
         return float(value)
     if isinstance(value, uuid.UUID):  # asyncpg returns its own UUID subclass, which orjson refuses

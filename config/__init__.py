@@ -5,7 +5,9 @@ Every variable is listed in the README's configuration table. Secrets have no pr
 """
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -49,6 +51,48 @@ def _test_numbers(raw: str) -> dict[str, str]:
     return numbers
 
 
+def _cashfree_env(value: str) -> str:
+    if value not in ("sandbox", "production"):
+        raise ConfigError(f"CASHFREE_ENV must be sandbox or production, not {value!r}")
+    return value
+
+
+def _seconds(raw: str, name: str, default: float) -> float:
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, not {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive")
+    return value
+
+
+def _duration(raw: str, name: str, default: int) -> int:
+    """Seconds, or a number with a unit: `3600`, `90m`, `1h`, `45s`."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    text = raw.strip().lower()
+    try:
+        value = int(float(text[:-1]) * units[text[-1]]) if text and text[-1] in units else int(text or default)
+    except ValueError:
+        raise ConfigError(f"{name} must be seconds or a number with s/m/h, not {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive")
+    return value
+
+
+_ORIGIN = re.compile(r"https?://[a-z0-9.-]+(:[0-9]{1,5})?|https?://\[[0-9a-f:.]+\](:[0-9]{1,5})?")
+
+
+def _origins(raw: str) -> tuple[str, ...]:
+    """`https://console.allign.in,http://127.0.0.1:8013` → normalized origins, as browsers send them."""
+    origins = []
+    for part in filter(None, (p.strip().lower().rstrip("/") for p in raw.split(","))):
+        if not _ORIGIN.fullmatch(part):
+            raise ConfigError(f"CORS_ALLOWED_ORIGINS entry {part!r} must be an origin like https://console.example.com")
+        origins.append(part)
+    return tuple(origins)
+
+
 @dataclass(frozen=True)
 class Settings:
     env: str = "local"
@@ -83,13 +127,21 @@ class Settings:
     max_upload_bytes: int = 10 * 1024 * 1024
     session_request_ttl: int = 30 * 60
     session_min_prepaid_minutes: int = 5
-    sweeper_interval: float = 5.0
+    sweeper_interval: float = 5.0  # seconds between the session sweeper's passes
+    shutdown_timeout: float = 10.0  # SIGTERM: seconds in-flight requests get before the process stops
+    followup_reminder_before: int = 3600     # seconds before an accepted follow-up's time
+    followup_reminder_interval: float = 30.0  # seconds between the reminder job's passes
     sse_ping_interval: float = 15.0
     sse_retry_ms: int = 3000
     event_history_len: int = 1000
     send_queue_size: int = 256
     ws_heartbeat: float = 30.0
-    ws_allowed_origins: tuple[str, ...] = ()
+    cors_allowed_origins: tuple[str, ...] = ()  # browser origins for REST, SSE and websockets; empty: none
+    metrics_token: str = ""                      # set: GET /metrics wants it as a bearer token
+    login_max_failures: int = 5                  # password logins: failures per account before a lockout
+    login_max_failures_per_ip: int = 20          # ... and per client IP
+    login_failure_window: int = 15 * 60          # seconds failures are counted over
+    login_lockout: int = 5 * 60                  # seconds a locked account or IP waits
     livekit_url: str = "ws://127.0.0.1:7880"
     livekit_api_key: str = "devkey"
     livekit_api_secret: str = "local-livekit-secret-at-least-32-chars"
@@ -99,10 +151,15 @@ class Settings:
     azure_storage_connection_string: str = ""
     fcm_credentials_file: str = ""
     fcm_send_url: str = ""
-    cashfree_app_id: str = ""
-    cashfree_secret_key: str = ""
+    cashfree_client_id: str = ""       # empty (with the secret): local payments, never in production
+    cashfree_client_secret: str = ""   # also the key Cashfree signs its webhooks with
     cashfree_env: str = "sandbox"
-    cashfree_base_url: str = ""
+    cashfree_base_url: str = ""        # API root including /pg; overrides cashfree_env's root
+    cashfree_timeout: float = 10.0
+    payment_order_ttl: int = 30 * 60           # order_expiry_time sent to Cashfree
+    payment_reconcile_after: int = 10 * 60     # a PENDING order is asked about after this long
+    payment_reconcile_interval: float = 60.0
+    payment_webhook_tolerance: int = 5 * 60    # webhook timestamps older (or newer) are refused
     seed_demo_data: bool = True
     apply_migrations: bool = True
     log_level: str = "INFO"
@@ -110,6 +167,11 @@ class Settings:
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def payments_local(self) -> bool:
+        """No Cashfree credentials outside production: the local checkout (production never has it)."""
+        return not (self.cashfree_client_id and self.cashfree_client_secret) and not self.is_production
 
     @property
     def base_url(self) -> str:
@@ -145,7 +207,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if production and len(jwt_secret) < 32:
         raise ConfigError("JWT_SECRET must be at least 32 characters in production")
     local = mode == "local"
-    origins = tuple(o.strip() for o in get("WS_ALLOWED_ORIGINS").split(",") if o.strip())
+    if bool(get("CASHFREE_CLIENT_ID") or get("CASHFREE_APP_ID")) != bool(
+            get("CASHFREE_CLIENT_SECRET") or get("CASHFREE_SECRET_KEY")):
+        raise ConfigError("CASHFREE_CLIENT_ID and CASHFREE_CLIENT_SECRET are set together (or neither: local payments)")
+    if get("WS_ALLOWED_ORIGINS"):
+        raise ConfigError("WS_ALLOWED_ORIGINS is replaced by CORS_ALLOWED_ORIGINS (REST, SSE and websockets)")
     prefix, prefix_code = _test_prefix(get("OTP_TEST_PREFIX"), get("OTP_TEST_CODE"), production)
     return Settings(
         env=mode,
@@ -171,7 +237,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         admin_bootstrap_password=get("ADMIN_BOOTSTRAP_PASSWORD", LOCAL_ADMIN[1] if local else ""),
         max_body_bytes=integer("MAX_BODY_BYTES", 1024 * 1024),
         session_request_ttl=integer("SESSION_REQUEST_TTL", 30 * 60),
-        ws_allowed_origins=origins,
+        sweeper_interval=_seconds(get("SWEEPER_INTERVAL"), "SWEEPER_INTERVAL", 5.0),
+        shutdown_timeout=_seconds(get("SHUTDOWN_TIMEOUT"), "SHUTDOWN_TIMEOUT", 10.0),
+        followup_reminder_before=_duration(get("FOLLOWUP_REMINDER_BEFORE"), "FOLLOWUP_REMINDER_BEFORE", 3600),
+        followup_reminder_interval=_seconds(get("FOLLOWUP_REMINDER_INTERVAL"), "FOLLOWUP_REMINDER_INTERVAL", 30.0),
+        cors_allowed_origins=_origins(get("CORS_ALLOWED_ORIGINS")),
+        metrics_token=get("METRICS_TOKEN"),
+        login_max_failures=integer("LOGIN_MAX_FAILURES", 5),
+        login_max_failures_per_ip=integer("LOGIN_MAX_FAILURES_PER_IP", 20),
+        login_failure_window=integer("LOGIN_FAILURE_WINDOW", 15 * 60),
+        login_lockout=integer("LOGIN_LOCKOUT", 5 * 60),
         livekit_url=get("LIVEKIT_URL", "ws://127.0.0.1:7880"),
         livekit_api_key=need("LIVEKIT_API_KEY", "devkey"),
         livekit_api_secret=need("LIVEKIT_API_SECRET", "local-livekit-secret-at-least-32-chars"),
@@ -181,11 +256,42 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         azure_storage_connection_string=get("AZURE_STORAGE_CONNECTION_STRING"),
         fcm_credentials_file=get("FCM_CREDENTIALS_FILE"),
         fcm_send_url=get("FCM_SEND_URL"),
-        cashfree_app_id=get("CASHFREE_APP_ID"),
-        cashfree_secret_key=get("CASHFREE_SECRET_KEY"),
-        cashfree_env=get("CASHFREE_ENV", "sandbox"),
-        cashfree_base_url=get("CASHFREE_BASE_URL"),
+        # CASHFREE_APP_ID / CASHFREE_SECRET_KEY: the names Cashfree's dashboard used before.
+        cashfree_client_id=get("CASHFREE_CLIENT_ID") or get("CASHFREE_APP_ID"),
+        cashfree_client_secret=get("CASHFREE_CLIENT_SECRET") or get("CASHFREE_SECRET_KEY"),
+        cashfree_env=_cashfree_env(get("CASHFREE_ENV", "sandbox")),
+        cashfree_base_url=get("CASHFREE_BASE_URL").rstrip("/"),
+        cashfree_timeout=_seconds(get("CASHFREE_TIMEOUT"), "CASHFREE_TIMEOUT", 10.0),
+        payment_order_ttl=integer("PAYMENT_ORDER_TTL", 30 * 60),
+        payment_reconcile_after=integer("PAYMENT_RECONCILE_AFTER", 10 * 60),
+        payment_reconcile_interval=_seconds(get("PAYMENT_RECONCILE_INTERVAL"), "PAYMENT_RECONCILE_INTERVAL", 60.0),
         seed_demo_data=_bool(get("SEED_DEMO_DATA", "false" if production else "true")),
         apply_migrations=_bool(get("APPLY_MIGRATIONS", "false" if production else "true")),
         log_level=get("LOG_LEVEL", "INFO"),
     )
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_listen_address(settings: Settings) -> None:
+    """Local mode's built-in secrets are published (this file, the README): serving them beyond this
+    machine would let anyone mint tokens or log in. Refused unless HOST is loopback or they are set."""
+    if settings.env != "local" or _loopback(settings.host):
+        return
+    builtin = [name for name, used in (
+        ("JWT_SECRET", settings.jwt_secret == LOCAL_JWT_SECRET),
+        ("ADMIN_BOOTSTRAP_PASSWORD", settings.admin_bootstrap_password == LOCAL_ADMIN[1]),
+        ("LIVEKIT_API_SECRET", settings.livekit_api_secret == Settings.livekit_api_secret),
+        ("OTP_TEST_NUMBERS", dict(settings.otp_test_numbers) == _test_numbers(LOCAL_OTP_TEST_NUMBERS)),
+    ) if used]
+    if builtin:
+        raise ConfigError(f"HOST={settings.host or '(all interfaces)'} is not a loopback address and local mode "
+                          f"would serve its built-in {', '.join(builtin)}: set them (OTP_TEST_NUMBERS may be empty), "
+                          "or use ALLIGN_ENV=production, or HOST=127.0.0.1")

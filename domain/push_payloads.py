@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from domain.money import rupees
 from domain.sessions import ENDED, EXPIRED, ONGOING, REJECTED, REQUESTED
 
 _CONTENT_NOUNS = {"text": "a message", "image": "a photo", "file": "a file", "audio": "a voice message"}
@@ -135,6 +136,21 @@ def labtests_recommended(session_id: uuid.UUID, lab_tests_id: uuid.UUID) -> Push
 def report_uploaded(session_id: uuid.UUID, report_id: uuid.UUID) -> PushPayload:
     return PushPayload("report.uploaded", "New report", "Your patient uploaded a report",
                        _ids(type="report.uploaded", session_id=session_id, report_id=report_id))
+
+
+# --- payments (wallet top-ups) ------------------------------------------------------------
+
+def payment_success(order_id: str, amount: int, bonus_amount: int, balance: int) -> PushPayload:
+    body = f"{rupees(amount)} added to your wallet" + (f" + {rupees(bonus_amount)} bonus" if bonus_amount else "")
+    return PushPayload("payment.success", "Wallet recharged", body,
+                       _ids(type="payment.success", order_id=order_id, status="PAID", amount=amount,
+                            bonus_amount=bonus_amount, balance=balance))
+
+
+def payment_failed(order_id: str, amount: int) -> PushPayload:
+    return PushPayload("payment.failed", "Payment failed",
+                       f"Your wallet recharge of {rupees(amount)} did not go through.",
+                       _ids(type="payment.failed", order_id=order_id, status="FAILED", amount=amount))
 
 
 # --- the wire -----------------------------------------------------------------------------

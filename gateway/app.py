@@ -6,17 +6,20 @@ import logging
 from typing import AsyncIterator
 
 from aiohttp import web
+from prometheus_client import Gauge
 
 import handlers
 from common.clock import Clock
 from config import Settings
-from gateway import keys
+from gateway import cors, keys, protocol_errors
 from gateway.metrics import Metrics, metrics_handler
-from gateway.middlewares import gateway_middleware
+from gateway.middlewares import gateway_middleware, secure_response
+from gateway.ratelimit import FALLBACK, FallbackLimiter
+from gateway.startup import STARTUP, DeferredStartup, Step
 from gateway.tx import wake_relays
 from services.context import Context, Database
 from storage.pool import Pool
-from storage.redis import create_redis
+from storage.redis import breaker_of, close_redis, create_redis
 
 log = logging.getLogger("allign")
 API_PREFIX = "/api/v2"
@@ -24,18 +27,31 @@ MIDDLEWARES = [gateway_middleware]
 
 
 async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The pool and the Redis client; migrations and the bootstrap admin now, or, while PostgreSQL is
+    unreachable, in the background (gateway.startup: the server starts and answers 503 meanwhile)."""
+    from storage.bootstrap import ensure_bootstrap_admin
     settings = app[keys.SETTINGS]
-    if settings.apply_migrations:
-        from storage.migrate import upgrade
-        await asyncio.get_running_loop().run_in_executor(None, upgrade, settings.database_url)
     app[keys.DB] = Pool(settings.database_url, settings.db_pool_size, settings.db_pool_timeout_ms / 1000)
     app[keys.REDIS] = create_redis(settings.redis_url)
+    breaker = breaker_of(app[keys.REDIS])
+    Gauge("allign_redis_circuit_open", "1 while Redis is considered down (tried again only by a probe)",
+          registry=app[keys.METRICS].registry).set_function(lambda: float(breaker is not None and breaker.is_open))
+    app[FALLBACK] = FallbackLimiter(settings.workers)
     app[keys.CONTEXT] = Context(Database(app[keys.DB], wake_relays(app)), app[keys.CLOCK], settings)
-    from storage.bootstrap import ensure_bootstrap_admin
-    await ensure_bootstrap_admin(app[keys.DB], settings)
-    yield
-    await app[keys.REDIS].aclose()
-    await app[keys.DB].dispose()
+    startup = app[STARTUP] = DeferredStartup(app)
+    if settings.apply_migrations:
+        from storage.migrate import upgrade
+
+        async def migrate() -> None:
+            await asyncio.get_running_loop().run_in_executor(None, upgrade, settings.database_url)
+        await startup.run(Step("migrations", migrate, holds=True))
+    await startup.run(Step("bootstrap admin", lambda: ensure_bootstrap_admin(app[keys.DB], settings)))
+    try:
+        yield
+    finally:
+        await startup.stop()
+        await close_redis(app[keys.REDIS])
+        await app[keys.DB].dispose()
 
 
 def _cleanup_contexts():
@@ -44,9 +60,10 @@ def _cleanup_contexts():
     from gateway.bus import bus_ctx
     from gateway.jobs import jobs_ctx
     from gateway.push_worker import push_ctx
-    from gateway.resources import blobs_ctx, livekit_ctx, sms_ctx
+    from gateway.resources import blobs_ctx, livekit_ctx, payments_ctx, sms_ctx
     from gateway.seed import demo_seed_ctx
-    return [storage_ctx, revocation_view_ctx, sms_ctx, livekit_ctx, blobs_ctx, push_ctx, bus_ctx, demo_seed_ctx, jobs_ctx]
+    return [storage_ctx, revocation_view_ctx, sms_ctx, livekit_ctx, blobs_ctx, payments_ctx, push_ctx, bus_ctx,
+            demo_seed_ctx, jobs_ctx]
 
 
 async def _run_shutdown_hooks(app: web.Application) -> None:
@@ -73,4 +90,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         prefix = "" if getattr(module, "UNPREFIXED", False) else API_PREFIX
         for route in module.routes:
             app.router.add_route(route.method, prefix + route.path, route.handler, **route.kwargs)
+    # After every route: CORS covers the whole router. Security headers reach streams and websocket
+    # handshakes too (a response hook, where the middleware cannot); protocol errors answer in JSON.
+    cors.setup(app, settings.cors_allowed_origins)
+    app.on_response_prepare.append(secure_response)
+    protocol_errors.install(app)
     return app

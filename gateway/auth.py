@@ -25,8 +25,9 @@ REVOCATION VIEW (the one place its bound is written down)
   (logout no longer touches Redis). When the view is not current (database unreachable or slow,
   event loop stalled), a request is checked directly in the database, exactly as strictly, with one
   statement (`storage.accounts.access_state`); if that fails too the request is a 503 with
-  Retry-After: 1 (AUTH_UNAVAILABLE, or DATABASE_BUSY when no pooled connection is free): never a
-  token accepted on stale knowledge. A
+  Retry-After: 1 (DATABASE_UNAVAILABLE when PostgreSQL cannot be reached, as every endpoint then
+  answers; DATABASE_BUSY when no pooled connection is free; AUTH_UNAVAILABLE for any other failure):
+  never a token accepted on stale knowledge. A
   `sync` that does not complete within SYNC_TIMEOUT marks the view not current until it has been
   loaded whole again.
 - What the view does not do: a token's account is not looked up on each request; an account that is
@@ -48,6 +49,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Iterable
 
 import asyncpg
 from aiohttp import web
+from prometheus_client import Gauge
 
 from common.tasks import Wakeup, stop_task
 from domain.errors import Forbidden, ServiceUnavailable, Unauthorized
@@ -112,11 +114,17 @@ class RevocationView:
         self._conn: asyncpg.Connection | None = None
         self._task: asyncio.Task | None = None
         self._failing = False
+        self._last_good = -math.inf  # loop time the last successful pass began
 
     # --- reading (every request) -----------------------------------------------------------
 
     def current(self) -> bool:
         return asyncio.get_running_loop().time() <= self._fresh_until
+
+    def age(self) -> float:
+        """Seconds since the last successful pass began (inf before the first): how stale the view
+        is. Current while at most `bound`; the metric allign_auth_revocation_view_age_seconds."""
+        return max(0.0, asyncio.get_running_loop().time() - self._last_good)
 
     def refusal(self, claims: tokens.Claims) -> Unauthorized | None:
         """Why this (signed, unexpired) token is refused, or None; only meaningful while `current()`."""
@@ -199,8 +207,12 @@ class RevocationView:
                 continue
             if generation == self._generation:
                 self._fresh_until = started + self.bound
+            previous_good, self._last_good = self._last_good, started
             if self._failing:
-                log.warning("revocation view is current again")
+                if previous_good > -math.inf:
+                    log.warning("revocation view is current again (it was %.1f s stale)", started - previous_good)
+                else:
+                    log.warning("revocation view loaded: the database is reachable")
                 self._failing = False
             backoff = 0.05
             for waiter in waiters:
@@ -270,6 +282,9 @@ async def revocation_view_ctx(app: web.Application) -> AsyncIterator[None]:
     view = RevocationView(app[keys.SETTINGS].database_url, app[keys.CLOCK].now, poll_interval=POLL_INTERVAL,
                           full_refresh=FULL_REFRESH_INTERVAL, bound=STALENESS_BOUND)
     app[REVOCATIONS] = view
+    Gauge("allign_auth_revocation_view_age_seconds", "Seconds since the revocation view's last successful "
+          "read of the log (stale past 1 s: tokens are then checked in the database)",
+          registry=app[keys.METRICS].registry).set_function(view.age)
     view.start()
     await view.sync()  # at most SYNC_TIMEOUT; until it is loaded, tokens are checked in the database
     yield
@@ -319,9 +334,9 @@ async def _refusal_from_database(app: web.Application, claims: tokens.Claims) ->
     try:
         async with app[keys.DB].connect() as conn:
             active, revoked = await accounts.access_state(conn, claims.role, claims.subject, refs, claims.issued_at)
-    except PoolTimeout:
-        raise  # 503 DATABASE_BUSY (gateway.middlewares)
-    except (DatabaseUnavailable, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+    except (PoolTimeout, DatabaseUnavailable, asyncpg.QueryCanceledError):
+        raise  # 503 DATABASE_BUSY / DATABASE_UNAVAILABLE (gateway.middlewares), as every endpoint answers
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
         log.warning("token check: revocation view not current and the database check failed (%s)",
                     type(exc).__name__)
         raise ServiceUnavailable("Authentication temporarily unavailable; try again shortly", code="AUTH_UNAVAILABLE",

@@ -62,6 +62,7 @@ from gateway.bus_subscription import (
 from gateway.connections import ConnectionRegistry
 from common.tasks import stop_task
 from common.jsonutil import dumps
+from storage.redis import RedisUnavailable, breaker_of
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,9 @@ class EventBus:
         self.listener = Listener(redis, self.keys)
         self.relay = OutboxRelay(dsn=database_url, redis=redis, keys=self.keys, listener=self.listener,
                                  metrics=metrics, history_len=history_len, retention=retention)
+        breaker = breaker_of(redis)
+        if breaker is not None:  # Redis answers again: publish what waited in the outbox at once
+            breaker.on_close(self.relay.wake)
         self._closing = False
         self._waking_leader: asyncio.Task | None = None
         self._wake_leader_again = False
@@ -124,6 +128,8 @@ class EventBus:
         payload = b"[null," + dumps(event_type) + b"," + dumps(data) + b"]"
         try:
             await self._redis.publish(self.keys.live(channel), payload)
+        except RedisUnavailable:
+            return False  # Redis is down (logged once by its breaker): typing indicators wait for it
         except RedisError as exc:
             log.warning("ephemeral %s on %s dropped: %s", event_type, channel, exc)
             return False

@@ -4,7 +4,8 @@ A channel is SUBSCRIBEd once, when its first local subscriber arrives, and UNSUB
 periodic sweep once it has had no subscriber for a while (a reconnecting client finds it ready).
 After every (re)connect all channels are subscribed again and, once Redis has confirmed them,
 every subscription re-reads its history after its position: what was published while the
-connection was down is not lost.
+connection was down is not lost. While the client's circuit breaker is open (storage.redis_breaker)
+no reconnect is attempted: the listener reconnects the moment the breaker's probe gets an answer.
 
 The relay leader also hears other processes' wake-ups here (`follow_relay_wakes`).
 """
@@ -21,6 +22,7 @@ from redis.exceptions import RedisError
 from gateway.bus_history import BusKeys
 from gateway.bus_subscription import Event, Subscription
 from common.tasks import stop_task
+from storage.redis import breaker_of, pin
 
 if TYPE_CHECKING:  # pragma: no cover
     from redis.asyncio.connection import AbstractConnection
@@ -70,6 +72,7 @@ class ChannelState:
 class Listener:
     def __init__(self, redis: Any, keys: BusKeys, on_connect: Callable[[], None] | None = None) -> None:
         self._pool = redis.connection_pool
+        self._breaker = breaker_of(redis)
         self._keys = keys
         self.channels: dict[str, ChannelState] = {}
         self._conn: AbstractConnection | None = None
@@ -146,11 +149,15 @@ class Listener:
                 log.exception("event bus listener failed; reconnecting")
             self.ready = False
             await self._drop_connection()
+            if self._breaker is not None and self._breaker.is_open:
+                # No attempt while the breaker is open: reconnect the moment its probe gets through.
+                await self._breaker.wait_closed(60.0)
+                continue
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 2.0)
 
     async def _connect(self) -> None:
-        conn = self._pool.make_connection()
+        conn = pin(self._pool.make_connection())
         await conn.connect()
         # From here on attach() subscribes new channels itself; the ones known now are sent below.
         self._conn = conn

@@ -1,8 +1,8 @@
 """The outbox relay: committed event_outbox rows → Redis, in commit order, by one leader at a time.
 
 Every process runs a relay; the one holding a PostgreSQL advisory lock is the leader, the others
-try to take that lock twice a second (a dead leader's connection drops, the lock is released, the
-next one takes over within LEADER_POLL). One leader keeps each channel's events in commit order
+try to take that lock four times a second (a dead leader's connection drops, even on SIGKILL, the
+lock is released, the next one takes over within LEADER_POLL). One leader keeps each channel's events in commit order
 across processes.
 
 A pass: (1) give the oldest unassigned rows their bus `event_id` from `event_bus_seq`, in outbox id
@@ -44,7 +44,8 @@ log = logging.getLogger(__name__)
 RELAY_LOCK = 0x416C6C69676E4276   # advisory lock key of the relay leader ("AllignBv")
 POLL_INTERVAL = 0.25  # seconds between a leader's passes when nothing woke it
 PRUNE_EVERY = 60.0
-LEADER_POLL = 0.5  # seconds between a follower's attempts to take over (the failover delay)
+LEADER_POLL = 0.25  # seconds between a follower's attempts to take over (the failover delay; < 1 s)
+RETRY_MAX = 2.0  # longest wait between attempts to reach the database again after losing it
 QUERY_TIMEOUT = 15.0  # a relay query that hangs (dead database host) ends the leadership; another takes over
 # Numbers the next rows, and marks as published the batch the previous pass published (one
 # statement per pass under load; the two sets never overlap: numbered rows had no event_id).
@@ -138,10 +139,15 @@ class OutboxRelay:
 
     async def _run(self) -> None:
         backoff = 0.1
+        failing = False
         while True:
             conn: asyncpg.Connection | None = None
             try:
                 conn = await driver.queue_connection(self._dsn, "allign-event-relay")
+                if failing:
+                    log.warning("event relay: the database is reachable again")
+                    failing = False
+                backoff = 0.1
                 await self._wait_for_leadership(conn)
                 await self._listener.follow_relay_wakes(self.wake)
                 self.is_leader = True
@@ -152,7 +158,11 @@ class OutboxRelay:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("event relay lost its database connection (%s); retrying", exc)
+                # Once per outage: events wait in the outbox meanwhile (committed ones only: nothing
+                # half-written), retried with backoff up to RETRY_MAX.
+                if not failing:
+                    log.warning("event relay lost its database connection (%s); retrying", type(exc).__name__)
+                    failing = True
             finally:
                 if self.is_leader:
                     self.is_leader = False
@@ -160,7 +170,7 @@ class OutboxRelay:
                 if conn is not None:
                     conn.terminate()  # releases the advisory lock at once
             await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 5.0)
+            backoff = min(backoff * 2, RETRY_MAX)
 
     async def _wait_for_leadership(self, conn: asyncpg.Connection) -> None:
         """Take the leader's lock once it is free. Polled: a statement waiting on the lock would hold

@@ -20,9 +20,11 @@ Job = Callable[[web.Application], Awaitable[None]]
 def registered_jobs() -> list[Job]:
     # Each domain adds its job here. (The event relay and the push worker belong to their
     # cleanup contexts, gateway.bus and gateway.push_worker.)
+    from gateway.followup_reminders import followup_reminder
+    from gateway.payments_jobs import payment_reconciler
     from gateway.sweeper import session_sweeper
 
-    return [session_sweeper]
+    return [session_sweeper, payment_reconciler, followup_reminder]
 
 
 async def jobs_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -1,10 +1,14 @@
 """Prometheus metrics, one registry per app (so test apps never collide)."""
 from __future__ import annotations
 
+import hmac
+
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from domain.errors import Unauthorized
 from gateway import keys
+from gateway.openapi_doc import OPERATIONS, PUBLIC, Reply, doc
 
 
 class Metrics:
@@ -36,6 +40,15 @@ class Metrics:
         children[1].observe(seconds)
 
 
+@doc("Prometheus metrics", tag=OPERATIONS, auth=PUBLIC, errors=(401,),
+     responses={200: Reply("Prometheus text format", schema={"type": "string"}, content_type="text/plain")},
+     description="Open when METRICS_TOKEN is unset; otherwise send it as `Authorization: Bearer <METRICS_TOKEN>`.")
 async def metrics_handler(request: web.Request) -> web.Response:
+    """Open when METRICS_TOKEN is unset (local use); else it must come as the bearer token."""
+    token = request.app[keys.SETTINGS].metrics_token
+    if token:
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+            raise Unauthorized()
     body = generate_latest(request.app[keys.METRICS].registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

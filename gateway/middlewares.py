@@ -6,13 +6,14 @@ import logging
 import os
 import time
 
+import asyncpg
 from aiohttp import web
 from marshmallow import ValidationError
 
 from domain.errors import ApiError, ValidationFailed
 from gateway import keys
 from gateway.jsonutil import json_response
-from schemas.common import flatten_errors
+from schemas.common import check_path, flatten_errors
 from storage.db import describe_error, is_database_error
 from storage.pool import DatabaseUnavailable, PoolTimeout
 
@@ -22,6 +23,8 @@ REQUEST_ID = web.RequestKey("request_id", str)
 # the rest of the id's handling); unique across processes, and ordered within one.
 _RID_PREFIX = os.urandom(6).hex()
 _rid_counter = itertools.count(1)
+# What secure_response sets on every response; aiohttp's own error answers (gateway.protocol_errors) too.
+SECURITY_HEADERS = {"Server": "Allign", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
 _HTTP_CODES = {400: "BAD_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND",
                405: "METHOD_NOT_ALLOWED", 409: "CONFLICT", 413: "PAYLOAD_TOO_LARGE",
                415: "UNSUPPORTED_MEDIA_TYPE", 429: "RATE_LIMITED"}
@@ -46,6 +49,8 @@ async def gateway_middleware(request: web.Request, handler):
     started = time.perf_counter()
     try:
         try:
+            if "\x00" in request.path:
+                check_path(request)
             response = await handler(request)
         except web.HTTPException as exc:
             if exc.status < 400:  # redirects pass through as aiohttp raises them
@@ -62,6 +67,22 @@ async def gateway_middleware(request: web.Request, handler):
         response.headers["X-Request-ID"] = rid
     _record(metrics, request, response.status, started)
     return response
+
+
+async def secure_response(request: web.BaseRequest, response: web.StreamResponse) -> None:
+    """on_response_prepare: security headers on every response, streams and websocket handshakes too
+    (they are prepared inside their handlers, past the middleware). `Cache-Control: no-store` unless the
+    handler chose its own caching; with a token in the request, unless it declared the answer `public`
+    (the same for everyone: /wallet/offers). aiohttp set `Server` (with its version) just before this
+    hook; it is replaced here."""
+    headers = response.headers  # item by item: headers.update(...) costs ~6 times as much
+    headers["Server"] = "Allign"
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["Referrer-Policy"] = "no-referrer"
+    cache = headers.get("Cache-Control")
+    if cache is None or ("public" not in cache and (
+            "Authorization" in request.headers or "access_token=" in request.query_string)):
+        headers["Cache-Control"] = "no-store"
 
 
 def _record(metrics, request: web.Request, status: int, started: float) -> None:
@@ -95,8 +116,11 @@ def _error_response(request: web.Request, error: Exception) -> web.Response:
     except PoolTimeout:
         log.warning("no database connection free within the pool timeout request_id=%s", request.get(REQUEST_ID))
         return error_response(503, "Server busy, try again", "DATABASE_BUSY", {"Retry-After": "1"})
-    except DatabaseUnavailable as exc:
-        log.warning("database unavailable request_id=%s: %s", request.get(REQUEST_ID), exc)
+    except (DatabaseUnavailable, asyncpg.QueryCanceledError) as exc:
+        # QueryCanceledError: a statement_timeout (or an operator's cancel) cut the statement short;
+        # its transaction rolled back, so the request can simply be tried again.
+        log.warning("database unavailable request_id=%s: %s", request.get(REQUEST_ID),
+                    exc if isinstance(exc, DatabaseUnavailable) else f"statement cancelled ({exc.sqlstate})")
         return error_response(503, "Database temporarily unavailable", "DATABASE_UNAVAILABLE",
                               {"Retry-After": "1"})
     except Exception as exc:

@@ -12,6 +12,9 @@ mode) rows are marked LOGGED and only the event type and recipient id are logged
 
 A row counts as SENT once any device took it; devices that failed with a retryable error in the
 same round are not retried (a retry would repeat the push on the devices that already have it).
+
+A row with a `topic` (community pushes) is one FCM topic message: FCM fans it out to the devices
+subscribed to the topic, which each pass also keeps in step with the device tokens (gateway.push_topics).
 """
 from __future__ import annotations
 
@@ -24,10 +27,11 @@ import asyncpg
 from aiohttp import web
 
 from domain.push_payloads import fcm_data
-from gateway import keys
+from gateway import keys, push_topics
 from common.tasks import Wakeup, stop_task
 from integrations import fcm
 from storage import driver, push_queue
+from storage.pool import is_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -65,14 +69,23 @@ class PushWorker:
             await conn.close(timeout=2.0)  # then terminated
 
     async def run(self) -> None:
+        unavailable = False
         while True:
             self._wakeup.clear()
             try:
                 await self.settle()
+                if unavailable:
+                    log.warning("push worker: the database is back")
+                    unavailable = False
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("push worker pass failed")
+            except Exception as exc:
+                if not is_unavailable(exc):
+                    log.exception("push worker pass failed")
+                elif not unavailable:  # once per outage; rows wait (leased ones until their lease ends)
+                    log.warning("push worker: database unavailable (%s); retrying every %.0f s",
+                                type(exc).__name__, self.poll_interval)
+                    unavailable = True
             if not await self._wakeup.wait(self.poll_interval):
                 continue
             # Woken by a commit: let a busy moment's pushes gather into one batch.
@@ -85,6 +98,13 @@ class PushWorker:
             try:
                 while True:
                     count = await self._process_batch(await self._connection())
+                    handled += count
+                    if count < self.batch_size:
+                        break
+                while True:
+                    count = await push_topics.sync_subscriptions(await self._connection(), self.sender, self._now,
+                                                                 batch_size=self.batch_size,
+                                                                 lease_seconds=self.lease_seconds)
                     handled += count
                     if count < self.batch_size:
                         return handled
@@ -113,14 +133,16 @@ class PushWorker:
                                       limit=self.batch_size)
         if not rows:
             return 0
-        tokens = await push_queue.devices(conn, {(r["recipient_role"], r["recipient_id"]) for r in rows})
+        tokens = await push_queue.devices(conn, {(r["recipient_role"], r["recipient_id"]) for r in rows
+                                                 if r["topic"] is None})
         if self.sender is None:
             outcomes = [self._logged(row, tokens.get((row["recipient_role"], row["recipient_id"]), []))
                         for row in rows]
             dead: list[fcm.TokenResult] = []
         else:
             sent = await asyncio.gather(*(
-                self._send_safely(row, tokens.get((row["recipient_role"], row["recipient_id"]), []))
+                self._send_topic_safely(row) if row["topic"] is not None
+                else self._send_safely(row, tokens.get((row["recipient_role"], row["recipient_id"]), []))
                 for row in rows))
             outcomes = [values for values, _ in sent]
             dead = [result for _, results in sent for result in results if result.outcome == fcm.UNREGISTERED]
@@ -131,9 +153,26 @@ class PushWorker:
     # --- outcomes: computed per row, written per batch ------------------------------------------
 
     def _logged(self, row: dict[str, Any], tokens: list[str]) -> dict[str, Any]:
-        log.info("push (local mode, not sent) type=%s recipient=%s:%s devices=%d",
-                 row["event_type"], row["recipient_role"], row["recipient_id"], len(tokens))
+        if row["topic"] is not None:
+            log.info("push (local mode, not sent) type=%s topic=%s", row["event_type"], row["topic"])
+        else:
+            log.info("push (local mode, not sent) type=%s recipient=%s:%s devices=%d",
+                     row["event_type"], row["recipient_role"], row["recipient_id"], len(tokens))
         return self._final(row, "LOGGED", devices=len(tokens))
+
+    async def _send_topic_safely(self, row: dict[str, Any]) -> tuple[dict[str, Any], list[fcm.TokenResult]]:
+        """One topic message; `devices` stays 0 (FCM does not say how many devices it reached)."""
+        try:
+            result = await self.sender.send_topic(row["topic"], title=row["title"], body=row["body"],
+                                                  data=fcm_data(row["event_type"], row["data"], row["id"]))
+        except Exception as exc:
+            log.exception("push %s failed unexpectedly", row["id"])
+            return self._retry_or_fail(row, f"worker: {type(exc).__name__}"), []
+        if result.outcome == fcm.SENT:
+            return self._final(row, "SENT"), []
+        if result.outcome == fcm.RETRY:
+            return self._retry_or_fail(row, result.error or "retryable error"), []
+        return self._final(row, "FAILED", last_error=result.error), []
 
     async def _send_safely(self, row: dict[str, Any], tokens: list[str]
                            ) -> tuple[dict[str, Any], list[fcm.TokenResult]]:

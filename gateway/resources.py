@@ -6,6 +6,7 @@ from typing import AsyncIterator
 from aiohttp import web
 
 from gateway import keys
+from integrations.cashfree import create_payment_gateway
 from integrations.livekit import LiveKit
 from integrations.sms import create_sms_provider
 from storage.blobs import BlobStore, create_store
@@ -21,6 +22,15 @@ async def sms_ctx(app: web.Application) -> AsyncIterator[None]:
     app[keys.SMS] = provider
     yield
     await provider.close()
+
+
+async def payments_ctx(app: web.Application) -> AsyncIterator[None]:
+    from gateway.app import API_PREFIX  # the local checkout page is an API route
+    settings = app[keys.SETTINGS]
+    gateway = create_payment_gateway(settings, settings.base_url + API_PREFIX + "/payments/local/checkout")
+    app[keys.PAYMENTS] = gateway
+    yield
+    await gateway.close()
 
 
 async def blobs_ctx(app: web.Application) -> AsyncIterator[None]:

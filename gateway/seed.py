@@ -6,6 +6,7 @@ them and every insert is ON CONFLICT DO NOTHING, so a second run changes nothing
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any, AsyncIterator
 
@@ -15,9 +16,10 @@ from storage.pool import Connection, Pool
 from config import LOCAL_ADMIN, Settings
 from domain import doctors as rules
 from domain.otp import DEMO_WALLET_BALANCE
+from domain.money import ist_today
 from gateway import keys
 from common.passwords import hash_password
-from storage import categories, doctors, users, wallet
+from storage import categories, doctors, users, wallet, wallet_offers
 from storage.demo_catalog import lock_demo_seed, seed_demo_catalog
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,12 @@ DEMO_DOCTORS: tuple[tuple[Any, ...], ...] = (
     ("kavita", "Dr. Kavita Joshi", "Pediatrics", ["MBBS", "DCH"], ["English", "Marathi", "Hindi"], 8, 300, 4.8, False),
     ("vikram", "Dr. Vikram Singh", "Orthopedics", ["MBBS", "MS"], ["English", "Hindi", "Punjabi"], 14, 550, 4.4, False),
     ("meera", "Dr. Meera Nair", "Psychiatry", ["MBBS", "MD"], ["English", "Malayalam"], 10, 600, 4.9, True),
+)
+# (title, description, amount paise, bonus paise): recharge packs, valid for a year from the first start.
+DEMO_OFFERS = (
+    ("Starter Pack", "Recharge ₹500, get ₹50 extra", 50_000, 5_000),
+    ("Value Pack", "Recharge ₹1000, get ₹150 extra", 100_000, 15_000),
+    ("Family Pack", "Recharge ₹2000, get ₹400 extra", 200_000, 40_000),
 )
 DEMO_CATEGORIES = (
     ("General Medicine", "Fever, infections and everyday health"),
@@ -80,12 +88,20 @@ async def _seed_demo_wallets(conn: Connection, settings: Settings) -> None:
                                   reference_type="demo_seed", reference_id=str(user_id))
 
 
+async def _seed_offers(conn: Connection) -> None:
+    today = ist_today(dt.datetime.now(dt.timezone.utc))
+    for title, description, amount, bonus in DEMO_OFFERS:
+        await wallet_offers.insert_demo_offer(conn, title, description, amount, bonus, today,
+                                              today + dt.timedelta(days=365))
+
+
 async def seed_demo_data(engine: Pool, settings: Settings) -> None:
     password_hash = await hash_password(DEMO_DOCTOR_PASSWORD)
     async with engine.begin() as conn:
         await lock_demo_seed(conn)  # one process at a time; the others then find the rows
         await _seed_doctors(conn, password_hash)
         await _seed_categories(conn)
+        await _seed_offers(conn)
         await _seed_demo_wallets(conn, settings)
         await seed_demo_catalog(conn)  # fills an empty catalog only
 
@@ -93,8 +109,12 @@ async def seed_demo_data(engine: Pool, settings: Settings) -> None:
 async def demo_seed_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     if settings.seed_demo_data:
-        await seed_demo_data(app[keys.DB], settings)
-        log.info("demo data ready (%d doctors, %d categories)", len(DEMO_DOCTORS), len(DEMO_CATEGORIES))
+        from gateway.startup import STARTUP, Step
+
+        async def seed() -> None:
+            await seed_demo_data(app[keys.DB], settings)
+            log.info("demo data ready (%d doctors, %d categories)", len(DEMO_DOCTORS), len(DEMO_CATEGORIES))
+        await app[STARTUP].run(Step("demo data", seed))  # in the background while PostgreSQL is down
     yield
 
 

@@ -31,7 +31,10 @@ QUICK_DEATH = 5.0  # a worker that dies this soon after its start counts towards
 
 
 class Supervisor:
-    def __init__(self, workers: int, shutdown_timeout: float) -> None:
+    def __init__(self, workers: int, shutdown_timeout: float, *, migrate_in_workers: bool = False) -> None:
+        # PostgreSQL was unreachable when the supervisor tried the migrations: the workers apply them
+        # once it is back (gateway.startup; an advisory lock in the migrations makes that run once).
+        self.migrate_in_workers = migrate_in_workers
         self.count = workers
         self.shutdown_timeout = shutdown_timeout
         self.workers: dict[int, tuple[subprocess.Popen, float]] = {}
@@ -39,7 +42,8 @@ class Supervisor:
         self.quick_deaths = 0
 
     def _start(self, slot: int) -> None:
-        env = {**os.environ, "APPLY_MIGRATIONS": "false", "ALLIGN_WORKER_SLOT": str(slot)}
+        env = {**os.environ, "APPLY_MIGRATIONS": "true" if self.migrate_in_workers else "false",
+               "ALLIGN_WORKER_SLOT": str(slot)}
         proc = subprocess.Popen([sys.executable, str(RUN_PY), "serve", "--worker"], env=env)
         self.workers[slot] = (proc, time.monotonic())
         log.info("worker %d started (pid %d)", slot, proc.pid)

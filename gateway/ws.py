@@ -32,6 +32,7 @@ CLOSE_TIMEOUT = 3.0                  # how long a close waits for the client's c
 
 # Close codes (RFC 6455 and the application range).
 NORMAL, GOING_AWAY, POLICY_VIOLATION, TRY_AGAIN_LATER = 1000, 1001, 1008, 1013
+SERVICE_RESTART = 1012  # this process is stopping (SIGTERM): reconnect at once, another one serves
 SLOW_CONSUMER_CODE = 4008
 AUTH_ENDED_CODE = 4001  # the token the socket was opened with expired or was revoked
 
@@ -49,10 +50,14 @@ def credentials(request: web.Request) -> tuple[str, bool]:
 
 
 def check_origin(request: web.Request, allowed: tuple[str, ...]) -> None:
-    """Browsers send Origin; a page from a foreign site must not ride on a user's token.
-    No allow-list configured, or no Origin (native apps, servers): accepted."""
+    """Browsers send Origin; a page from a foreign site must not ride on a user's token. Accepted: no
+    Origin (native apps, servers), the API's own host, or one of `allowed` (CORS_ALLOWED_ORIGINS,
+    normalized by config: lower case, no trailing slash)."""
     origin = request.headers.get("Origin")
-    if allowed and origin is not None and origin.rstrip("/") not in {o.rstrip("/") for o in allowed}:
+    if origin is None:
+        return
+    origin = origin.lower().rstrip("/")
+    if origin not in allowed and origin.partition("://")[2] != request.host.lower():
         raise Forbidden("Origin not allowed", code="ORIGIN_NOT_ALLOWED")
 
 

@@ -14,16 +14,21 @@ from gateway.auth import principal, requires
 from gateway.jsonutil import json_response
 from gateway.resources import blob_store
 from gateway.tx import services
+from gateway.openapi_doc import FILE_PART, FILES, doc, multipart
 from schemas.common import UUID_RE, load, page, parse_body, parse_query, path_uuid
+from schemas import examples
 from schemas.files import (
     AttachmentInit,
+    AttachmentInitOut,
     AttachmentListQuery,
+    AttachmentOut,
     DownloadListQuery,
     GeneralAttachmentInit,
     ScopeFields,
     attachment_out,
     multipart_until_file,
 )
+from schemas.out import page_of
 from services import attachments as use_cases
 from services.context import Caller
 from storage import blobs
@@ -68,6 +73,10 @@ def _listed(request: web.Request, query: dict[str, Any], rows: list[dict[str, An
 # --- session attachments -----------------------------------------------------------------
 
 @routes.post(SESSION_PATH)
+@doc("Start a session attachment upload", tag=FILES, body=AttachmentInit, responses={201: AttachmentInitOut},
+     errors=(404, 409, 413), description="→ PENDING. SAS mode: PUT the bytes to `upload_url` with "
+     "`required_headers`, then complete. DIRECT: POST them to `upload_url` as multipart `file`.",
+     request_example=examples.ATTACHMENT_INIT)
 @requires(*PARTICIPANTS)
 async def init_session_attachment(request: web.Request) -> web.Response:
     body = await parse_body(request, AttachmentInit)
@@ -75,6 +84,9 @@ async def init_session_attachment(request: web.Request) -> web.Response:
 
 
 @routes.post(SESSION_PATH + "/{attachment_id:" + UUID_RE + "}/complete")
+@doc("Complete a session attachment upload", tag=FILES, responses={200: AttachmentOut},
+     errors=(400, 404, 409, 413), description="Verifies the blob exists and its size and type match (400 "
+     "otherwise); → UPLOADED, and the session's websocket gets `message.attachment`.")
 @requires(*PARTICIPANTS)
 async def complete_session_attachment(request: web.Request) -> web.Response:
     row = await use_cases.complete(services(request.app), blob_store(request.app), _caller(request),
@@ -83,6 +95,8 @@ async def complete_session_attachment(request: web.Request) -> web.Response:
 
 
 @routes.get(SESSION_PATH)
+@doc("A session's attachments", tag=FILES, query=DownloadListQuery, responses={200: page_of(AttachmentOut)},
+     errors=(404,))
 @requires(*PARTICIPANTS)
 async def list_session_attachments(request: web.Request) -> web.Response:
     query = parse_query(request, DownloadListQuery)
@@ -95,6 +109,9 @@ async def list_session_attachments(request: web.Request) -> web.Response:
 # --- general attachments -----------------------------------------------------------------
 
 @routes.post("/attachments/init")
+@doc("Start an upload (profile, session, report or recording scope)", tag=FILES, body=GeneralAttachmentInit,
+     responses={201: AttachmentInitOut}, errors=(404, 409, 413), description="scope_id is required except for "
+     "PROFILE.", request_example=examples.GENERAL_ATTACHMENT_INIT)
 @requires(*PARTICIPANTS)
 async def init_attachment(request: web.Request) -> web.Response:
     body = await parse_body(request, GeneralAttachmentInit)
@@ -102,6 +119,7 @@ async def init_attachment(request: web.Request) -> web.Response:
 
 
 @routes.post(ATTACHMENT_PATH + "/complete")
+@doc("Complete a SAS upload", tag=FILES, responses={200: AttachmentOut}, errors=(400, 404, 409, 413))
 @requires(*PARTICIPANTS)
 async def complete_attachment(request: web.Request) -> web.Response:
     row = await use_cases.complete(services(request.app), blob_store(request.app), _caller(request),
@@ -110,6 +128,8 @@ async def complete_attachment(request: web.Request) -> web.Response:
 
 
 @routes.post(ATTACHMENT_PATH + "/upload")
+@doc("Upload the bytes of a DIRECT-mode attachment", tag=FILES,
+     body=multipart({"file": FILE_PART}, ("file",)), responses={200: AttachmentOut}, errors=(400, 404, 409, 413))
 @requires(*PARTICIPANTS)
 async def upload_attachment(request: web.Request) -> web.Response:
     """DIRECT mode: the multipart `file` is streamed into storage, then verified like a SAS upload."""
@@ -126,6 +146,11 @@ async def upload_attachment(request: web.Request) -> web.Response:
 
 
 @routes.post("/attachments")
+@doc("Upload a file in one request", tag=FILES, body=multipart({
+         "scope_type": {"type": "string", "enum": ["PROFILE", "SESSION", "REPORT", "RECORDING"]},
+         "scope_id": {"type": "string", "format": "uuid", "description": "Required except for PROFILE"},
+         "file": FILE_PART}, ("scope_type", "file"), "Multipart, the scope fields before the file"),
+     responses={201: AttachmentOut}, errors=(400, 404, 413))
 @requires(*PARTICIPANTS)
 async def upload_attachment_one_shot(request: web.Request) -> web.Response:
     """Multipart `scope_type`, `scope_id`, then `file`: stored and UPLOADED in one request."""
@@ -138,6 +163,8 @@ async def upload_attachment_one_shot(request: web.Request) -> web.Response:
 
 
 @routes.get("/attachments")
+@doc("Attachments of a scope", tag=FILES, query=AttachmentListQuery, responses={200: page_of(AttachmentOut)},
+     errors=(404,), description="The owner's, or a session participant's.")
 @requires(*PARTICIPANTS)
 async def list_attachments(request: web.Request) -> web.Response:
     query = parse_query(request, AttachmentListQuery)
@@ -147,6 +174,7 @@ async def list_attachments(request: web.Request) -> web.Response:
 
 
 @routes.delete(ATTACHMENT_PATH)
+@doc("Delete an attachment (owner)", tag=FILES, responses={204: None}, errors=(404,))
 @requires(*PARTICIPANTS)
 async def delete_attachment(request: web.Request) -> web.Response:
     await use_cases.delete(services(request.app), blob_store(request.app), _caller(request),

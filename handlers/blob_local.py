@@ -10,12 +10,18 @@ from aiohttp import web
 
 from domain.errors import BadRequest, NotFound, PayloadTooLarge
 from gateway import keys
+from gateway.openapi_doc import FILES, SIGNED, Body, Reply, doc, header, query_param
 from storage.blobs import CHUNK_BYTES, limited
 from storage.blobs_local import READ, WRITE, LocalBlobStore
 
 UNPREFIXED = True
 routes = web.RouteTableDef()
 _PATH = "/blobs/{container:[a-z]+}/{name:.+}"
+# The signed URL's query (storage.blobs_local.LocalBlobStore.check_url), as Azure SAS names them.
+SIGNED_URL = tuple(query_param(name, text, required=required) for name, text, required in (
+    ("sp", "Permission: r (read) or w (write)", True), ("se", "Expiry, unix seconds", True),
+    ("sz", "Write URLs: the most bytes accepted", False), ("rsct", "Read URLs: the Content-Type served", False),
+    ("sig", "HMAC signature of all of the above", True)))
 
 
 def _local_store(request: web.Request) -> LocalBlobStore:
@@ -34,6 +40,12 @@ async def _body_chunks(request: web.Request):
 
 
 @routes.put(_PATH)
+@doc("Local blob store: upload (BLOB_BACKEND=local)", tag=FILES, auth=SIGNED, parameters=SIGNED_URL + (
+         header("x-ms-blob-type", "`BlockBlob`, as Azure's Put Blob wants"),),
+     body=Body("application/octet-stream", {"type": "string", "format": "binary"}, "The file's bytes"),
+     responses={201: Reply("Stored", content_type=None)}, errors=(400, 403, 404, 413),
+     description="Stands in for Azure SAS write URLs in local mode: the signed, expiring URL an upload init "
+     "returns. Wrong signature, expiry or method: 403; not in local mode: 404.")
 async def put_blob(request: web.Request) -> web.Response:
     store = _local_store(request)
     container, name = request.match_info["container"], request.match_info["name"]
@@ -49,6 +61,9 @@ async def put_blob(request: web.Request) -> web.Response:
 
 
 @routes.get(_PATH)
+@doc("Local blob store: download (BLOB_BACKEND=local)", tag=FILES, auth=SIGNED, parameters=SIGNED_URL,
+     responses={200: Reply("The file", schema={"type": "string", "format": "binary"}, content_type="application/octet-stream")},
+     errors=(403, 404), description="The signed, expiring read URL of a download_url in local mode.")
 async def get_blob(request: web.Request) -> web.StreamResponse:
     store = _local_store(request)
     container, name = request.match_info["container"], request.match_info["name"]

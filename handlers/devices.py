@@ -6,14 +6,21 @@ from aiohttp import web
 from gateway.auth import principal, requires
 from gateway.jsonutil import json_response
 from gateway.tx import services
+from gateway.openapi_doc import DEVICES, doc
 from schemas.common import parse_body
-from schemas.devices import DeviceTokenRegister, DeviceTokenRemove, device_token_out
+from schemas import examples
+from schemas.devices import (
+    DeactivatedOut, DeviceTokenOut, DeviceTokenRegister, DeviceTokenRemove, device_token_out,
+)
 from services import devices as use_cases
 
 routes = web.RouteTableDef()
 
 
 @routes.post("/devices/tokens")
+@doc("Register a push device token", tag=DEVICES, body=DeviceTokenRegister, responses={201: DeviceTokenOut},
+     description="On app launch and whenever FCM refreshes the token; the same token again updates it.",
+     request_example=examples.DEVICE_REGISTER, examples={201: examples.DEVICE_TOKEN})
 @requires()
 async def register_token(request: web.Request) -> web.Response:
     body = await parse_body(request, DeviceTokenRegister)
@@ -24,6 +31,8 @@ async def register_token(request: web.Request) -> web.Response:
 
 
 @routes.delete("/devices/tokens")
+@doc("Deactivate a device token (logout)", tag=DEVICES, body=DeviceTokenRemove, responses={200: DeactivatedOut},
+     request_example={"token": "fcm-registration-token-from-the-app"})
 @requires()
 async def deactivate_token(request: web.Request) -> web.Response:
     """200 {"deactivated": n}: 1 for the caller's active token, 0 otherwise (idempotent logout)."""

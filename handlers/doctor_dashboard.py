@@ -9,8 +9,12 @@ from gateway import keys
 from gateway.auth import principal, requires
 from gateway.jsonutil import json_response
 from gateway.tx import services
+from gateway.openapi_doc import DASHBOARD, doc
 from schemas import doctors as schemas
+from schemas import doctors_out as out
+from schemas import examples
 from schemas.common import page, parse_body, parse_query
+from schemas.out import page_of
 from services import doctors as use_cases
 from storage import doctor_dashboard
 from storage import doctors as store
@@ -19,6 +23,10 @@ routes = web.RouteTableDef()
 
 
 @routes.get("/doctors/me/overview")
+@doc("The doctor's overview (DoctorOverviewResponse)", tag=DASHBOARD, query=schemas.OverviewQuery,
+     responses={200: out.DoctorOverviewOut}, errors=(404,),
+     description="\"Today\" is the day in `timezone` (IANA, default UTC; 422 for an unknown one).",
+     examples={200: examples.OVERVIEW})
 @requires(Role.DOCTOR)
 async def overview(request: web.Request) -> web.Response:
     query = parse_query(request, schemas.OverviewQuery)
@@ -35,6 +43,8 @@ async def overview(request: web.Request) -> web.Response:
 
 
 @routes.get("/doctors/me/sessions")
+@doc("The doctor's sessions, newest request first", tag=DASHBOARD, query=schemas.SessionsQuery,
+     responses={200: page_of(out.DoctorSessionItemOut)}, description="`skip` is the offset.")
 @requires(Role.DOCTOR)
 async def my_sessions(request: web.Request) -> web.Response:
     query = parse_query(request, schemas.SessionsQuery)
@@ -51,6 +61,9 @@ async def my_sessions(request: web.Request) -> web.Response:
 
 
 @routes.get("/doctors/me/sessions/recent")
+@doc("The doctor's recent consultations", tag=DASHBOARD, query=schemas.RecentQuery,
+     responses={200: page_of(out.DoctorSessionItemOut)},
+     description="ONGOING or ENDED, latest start first, with a patient preview and `duration_display`.")
 @requires(Role.DOCTOR)
 async def recent_sessions(request: web.Request) -> web.Response:
     query = parse_query(request, schemas.RecentQuery)
@@ -64,6 +77,8 @@ async def recent_sessions(request: web.Request) -> web.Response:
 # --- presence and availability ------------------------------------------------------------
 
 @routes.put("/doctors/me/online")
+@doc("Go online or offline", tag=DASHBOARD, body=schemas.OnlineBody, responses={200: out.AvailabilityOut},
+     errors=(404,), request_example={"online": True})
 @requires(Role.DOCTOR)
 async def set_online(request: web.Request) -> web.Response:
     body = await parse_body(request, schemas.OnlineBody)
@@ -73,6 +88,9 @@ async def set_online(request: web.Request) -> web.Response:
 
 
 @routes.put("/doctors/me/presence")
+@doc("Set presence (online | offline)", tag=DASHBOARD, body=schemas.PresenceBody,
+     responses={200: out.AvailabilityOut}, errors=(404,),
+     description="BUSY is set and cleared by the server only.", request_example={"presence_status": "online"})
 @requires(Role.DOCTOR)
 async def set_presence(request: web.Request) -> web.Response:
     body = await parse_body(request, schemas.PresenceBody)
@@ -82,6 +100,8 @@ async def set_presence(request: web.Request) -> web.Response:
 
 
 @routes.patch("/doctors/me/availability")
+@doc("Switch chat and call availability", tag=DASHBOARD, body=schemas.AvailabilityBody, body_required=False,
+     responses={200: out.AvailabilityOut}, errors=(404,), request_example={"chat_enabled": True, "call_enabled": False})
 @requires(Role.DOCTOR)
 async def set_availability(request: web.Request) -> web.Response:
     body = await parse_body(request, schemas.AvailabilityBody, optional=True)
@@ -92,6 +112,7 @@ async def set_availability(request: web.Request) -> web.Response:
 # --- profile ------------------------------------------------------------------------------
 
 @routes.get("/doctors/me/profile")
+@doc("The doctor's own profile", tag=DASHBOARD, responses={200: out.DoctorProfileOut}, errors=(404,))
 @requires(Role.DOCTOR)
 async def get_profile(request: web.Request) -> web.Response:
     async with request.app[keys.DB].connect() as conn:
@@ -102,6 +123,10 @@ async def get_profile(request: web.Request) -> web.Response:
 
 
 @routes.patch("/doctors/me/profile")
+@doc("Update the doctor's own profile", tag=DASHBOARD, body=schemas.ProfileUpdate, body_required=False,
+     responses={200: out.DoctorProfileOut}, errors=(404,),
+     description="Speciality and languages from the allowed lists (422 otherwise).",
+     request_example=examples.DOCTOR_PROFILE_CHANGE)
 @requires(Role.DOCTOR)
 async def update_profile(request: web.Request) -> web.Response:
     body = schemas.clean_profile(await parse_body(request, schemas.ProfileUpdate, optional=True))

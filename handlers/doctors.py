@@ -8,11 +8,16 @@ from aiohttp import web
 from domain.errors import Forbidden, NotFound, Unauthorized
 from domain.roles import Role
 from gateway import keys
+from gateway.audit import actor
 from gateway.auth import maybe_principal, optional_auth, principal, requires, sync
 from gateway.jsonutil import json_response
 from gateway.tx import services
+from gateway.openapi_doc import DASHBOARD, DISCOVERY, AnyOf, doc
 from schemas import doctors as schemas
+from schemas import doctors_out as out
+from schemas import examples
 from schemas.common import UUID_RE, page, parse_body, parse_query, path_uuid
+from schemas.out import page_of
 from services import doctors as use_cases
 from storage import doctor_search, reviews
 from storage import doctors as store
@@ -41,6 +46,9 @@ def _not_found() -> NotFound:
 
 
 @routes.get("/doctors/search")
+@doc("Search doctors (fuzzy: name, speciality, slug)", tag=DISCOVERY, query=schemas.SearchQuery,
+     responses={200: [out.DoctorOut]}, description="A bare list, best match first.",
+     examples={200: [examples.DOCTOR]})
 @optional_auth
 async def search_doctors(request: web.Request) -> web.Response:
     query = parse_query(request, schemas.SearchQuery)
@@ -52,6 +60,9 @@ async def search_doctors(request: web.Request) -> web.Response:
 
 @routes.get("/doctors/")
 @routes.get("/doctors")
+@doc("List doctors", tag=DISCOVERY, query=schemas.ListQuery, responses={200: [out.DoctorOut]}, errors=(403,),
+     description="A bare list. `favourites_first` / `favourites_only` need a patient token (401 without, 403 for "
+     "another role).")
 @optional_auth
 async def list_doctors(request: web.Request) -> web.Response:
     query = parse_query(request, schemas.ListQuery)
@@ -66,6 +77,8 @@ async def list_doctors(request: web.Request) -> web.Response:
 
 
 @routes.get("/doctors/all_doctors_list")
+@doc("List doctors with filters and sorting", tag=DISCOVERY, query=schemas.AllDoctorsQuery,
+     responses={200: [out.DoctorOut]}, description="`available_for=chat|call` uses the doctor's chat/call switches.")
 @optional_auth
 async def all_doctors_list(request: web.Request) -> web.Response:
     query = parse_query(request, schemas.AllDoctorsQuery)
@@ -79,6 +92,8 @@ async def all_doctors_list(request: web.Request) -> web.Response:
 
 
 @routes.get("/doctors/slug/{slug}")
+@doc("A doctor by slug (DoctorDetailOut)", tag=DISCOVERY, responses={200: out.DoctorDetailOut}, errors=(404,),
+     examples={200: examples.DOCTOR_DETAIL})
 @optional_auth
 async def doctor_by_slug(request: web.Request) -> web.Response:
     slug = request.match_info["slug"]
@@ -92,6 +107,9 @@ async def doctor_by_slug(request: web.Request) -> web.Response:
 
 
 @routes.get(DOCTOR)
+@doc("A doctor by id (DoctorDetailOut)", tag=DISCOVERY,
+     responses={200: AnyOf(out.DoctorDetailOut, out.DoctorAdminOut)}, errors=(404,),
+     description="An admin token also sees deactivated doctors, with the admin fields (DoctorAdminOut).")
 @optional_auth
 async def doctor_detail(request: web.Request) -> web.Response:
     """DoctorDetailOut; an admin token also sees deactivated doctors, with the admin fields."""
@@ -108,6 +126,8 @@ async def doctor_detail(request: web.Request) -> web.Response:
 
 
 @routes.get(DOCTOR + "/reviews")
+@doc("A doctor's reviews, newest first", tag=DISCOVERY, query=schemas.ReviewsQuery,
+     responses={200: page_of(out.ReviewListItemOut)}, errors=(404,), examples={200: examples.REVIEW_PAGE})
 @optional_auth
 async def doctor_reviews(request: web.Request) -> web.Response:
     query = parse_query(request, schemas.ReviewsQuery)
@@ -122,6 +142,8 @@ async def doctor_reviews(request: web.Request) -> web.Response:
 # --- favourites (patients) ----------------------------------------------------------------
 
 @routes.get("/doctors/favourites")
+@doc("The patient's favourite doctors", tag=DASHBOARD, query=schemas.FavouritesQuery,
+     responses={200: page_of(out.DoctorOut)})
 @requires(Role.CLIENT)
 async def my_favourites(request: web.Request) -> web.Response:
     query = parse_query(request, schemas.FavouritesQuery)
@@ -131,6 +153,8 @@ async def my_favourites(request: web.Request) -> web.Response:
 
 
 @routes.post(DOCTOR + "/favourite")
+@doc("Add or remove a favourite doctor (idempotent)", tag=DASHBOARD, body=schemas.FavouriteAction,
+     responses={200: out.FavouriteOut}, errors=(404,), request_example={"action": "add"})
 @requires(Role.CLIENT)
 async def set_favourite(request: web.Request) -> web.Response:
     body = await parse_body(request, schemas.FavouriteAction)
@@ -143,18 +167,23 @@ async def set_favourite(request: web.Request) -> web.Response:
 
 @routes.post("/doctors/")
 @routes.post("/doctors")
+@doc("Create a doctor (DoctorCreate)", tag=DISCOVERY, body=schemas.DoctorCreate, responses={201: out.DoctorAdminOut},
+     errors=(409,), description="The slug is generated, unique.")
 @requires(Role.ADMIN)
 async def create_doctor(request: web.Request) -> web.Response:
     body = schemas.clean_profile(await parse_body(request, schemas.DoctorCreate))
-    row = await use_cases.create(services(request.app), body)
+    row = await use_cases.create(services(request.app), actor(request), body)
     return json_response(schemas.doctor_admin_out(row), status=201)
 
 
 @routes.patch(DOCTOR)
+@doc("Update a doctor (DoctorUpdate)", tag=DISCOVERY, body=schemas.DoctorUpdate, responses={200: out.DoctorAdminOut},
+     errors=(404, 409), description="Deactivating a doctor (is_active=false) or changing the password revokes "
+     "their tokens at once.")
 @requires(Role.ADMIN)
 async def update_doctor(request: web.Request) -> web.Response:
     body = schemas.clean_profile(await parse_body(request, schemas.DoctorUpdate))
-    row = await use_cases.admin_update(services(request.app), path_uuid(request, "doctor_id"), body)
+    row = await use_cases.admin_update(services(request.app), actor(request), path_uuid(request, "doctor_id"), body)
     if "password" in body or "is_active" in body:
         await sync(request.app)  # in force here before the answer (a deactivation is logged by a trigger)
     return json_response(schemas.doctor_admin_out(row))

@@ -7,6 +7,10 @@ from aiohttp import web
 
 from gateway import keys
 from gateway.jsonutil import json_response
+from gateway.openapi import VERSION
+from gateway.openapi_doc import OPERATIONS, PUBLIC, Reply, doc
+from handlers import docs
+from schemas.out import HealthOut, IndexOut, ReadyOut
 from storage import driver
 
 UNPREFIXED = True
@@ -14,7 +18,20 @@ routes = web.RouteTableDef()
 _PING = "SELECT 1"
 
 
+INDEX = {"name": "Allign API v2", "version": VERSION, "docs": docs.DOCS, "openapi": docs.OPENAPI_JSON,
+         "realtime_docs": docs.REALTIME, "asyncapi": docs.ASYNCAPI_JSON, "api": "/api/v2", "health": "/healthz",
+         "ready": "/readyz"}
+
+
+@routes.get("/")
+@doc("Where things are: the docs, the documents, the probes", tag=OPERATIONS, auth=PUBLIC,
+     responses={200: IndexOut}, examples={200: INDEX})
+async def index(request: web.Request) -> web.Response:
+    return json_response(INDEX)
+
+
 @routes.get("/healthz")
+@doc("Liveness: the process is up", tag=OPERATIONS, auth=PUBLIC, responses={200: HealthOut})
 async def healthz(request: web.Request) -> web.Response:
     return json_response({"status": "ok"})
 
@@ -29,6 +46,8 @@ async def _check_redis(app: web.Application) -> None:
 
 
 @routes.get("/readyz")
+@doc("Readiness: the database and Redis are reachable", tag=OPERATIONS, auth=PUBLIC,
+     responses={200: ReadyOut, 503: Reply("Not ready: which check failed", ReadyOut)})
 async def readyz(request: web.Request) -> web.Response:
     checks = {}
     for name, check in (("database", _check_db), ("redis", _check_redis)):

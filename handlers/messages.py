@@ -10,8 +10,13 @@ from domain.roles import Role
 from gateway.auth import principal, requires
 from gateway.jsonutil import json_response
 from gateway.tx import services
+from gateway.openapi_doc import MESSAGES as MESSAGES_TAG, doc
 from schemas.common import UUID_RE, parse_body, parse_query, path_uuid
-from schemas.messages import MessageCreate, MessageListQuery, ReceiptBody, message_out, message_page
+from schemas import examples
+from schemas.messages import (
+    MessageCreate, MessageListQuery, MessageOut, MessagePageOut, ReceiptBody, message_out, message_page,
+)
+from schemas.out import UpdatedOut
 from services import messages as use_cases
 from services.context import Caller
 
@@ -27,6 +32,10 @@ def _caller(request: web.Request) -> Caller:
 
 
 @routes.post(MESSAGES)
+@doc("Send a message (idempotent per client_message_id)", tag=MESSAGES_TAG, body=MessageCreate,
+     responses={201: MessageOut, 200: MessageOut}, errors=(404, 409),
+     description="201 for a new message; the same client_message_id again: 200 with the original (different "
+     "content: 409). The session must be ONGOING (409 otherwise).", request_example=examples.MESSAGE_CREATE)
 @requires(Role.CLIENT, Role.DOCTOR)
 async def send_message(request: web.Request) -> web.Response:
     """201 new; 200 with the original for a retried client_message_id."""
@@ -36,6 +45,9 @@ async def send_message(request: web.Request) -> web.Response:
 
 
 @routes.get(MESSAGES)
+@doc("A session's messages (cursor pages, oldest first)", tag=MESSAGES_TAG, query=MessageListQuery,
+     responses={200: MessagePageOut}, errors=(404,),
+     description="`before` / `after`: a message id or an ISO 8601 datetime (exclusive).")
 @requires(Role.CLIENT, Role.DOCTOR)
 async def list_messages(request: web.Request) -> web.Response:
     query = parse_query(request, MessageListQuery)
@@ -57,12 +69,18 @@ async def _receipt(request: web.Request, mark: Mark) -> web.Response:
 
 
 @routes.post(MESSAGES + "/delivered")
+@doc("Mark the other party's messages delivered", tag=MESSAGES_TAG, body=ReceiptBody, responses={200: UpdatedOut},
+     errors=(404,), description="Sets delivered_at where missing; again: 0.", request_example=examples.RECEIPTS,
+     examples={200: examples.UPDATED})
 @requires(Role.CLIENT, Role.DOCTOR)
 async def mark_delivered(request: web.Request) -> web.Response:
     return await _receipt(request, use_cases.mark_delivered)
 
 
 @routes.post(MESSAGES + "/read")
+@doc("Mark the other party's messages read", tag=MESSAGES_TAG, body=ReceiptBody, responses={200: UpdatedOut},
+     errors=(404,), description="Sets read_at on messages already delivered; again: 0.",
+     request_example=examples.RECEIPTS, examples={200: examples.UPDATED})
 @requires(Role.CLIENT, Role.DOCTOR)
 async def mark_read(request: web.Request) -> web.Response:
     return await _receipt(request, use_cases.mark_read)

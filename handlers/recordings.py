@@ -14,9 +14,11 @@ from gateway.auth import principal, requires
 from gateway.jsonutil import json_response
 from gateway.resources import blob_store
 from gateway.tx import services
+from gateway.openapi_doc import FILES, doc
 from integrations.livekit_egress import EgressClient
 from schemas.common import UUID_RE, PageQuery, page, parse_query, path_uuid
-from schemas.files import recording_out
+from schemas.files import RecordingOut, recording_out
+from schemas.out import page_of
 from services import recordings as use_cases
 from services.context import Caller
 
@@ -42,6 +44,9 @@ def _out(request: web.Request, row: dict[str, Any]) -> dict[str, Any]:
 
 
 @routes.post(RECORDINGS_PATH)
+@doc("Start recording the session (LiveKit egress)", tag=FILES, responses={201: RecordingOut, 200: RecordingOut},
+     errors=(404, 409), description="The session must be ONGOING. 201 for a new recording, 200 with the one "
+     "already running; LiveKit unreachable: 503.")
 @requires(*PARTICIPANTS)
 async def start_recording(request: web.Request) -> web.Response:
     row, created = await use_cases.start(services(request.app), _egress(request), _caller(request),
@@ -50,6 +55,7 @@ async def start_recording(request: web.Request) -> web.Response:
 
 
 @routes.post(RECORDINGS_PATH + "/{recording_id:" + UUID_RE + "}/stop")
+@doc("Stop a recording", tag=FILES, responses={200: RecordingOut}, errors=(404, 409))
 @requires(*PARTICIPANTS)
 async def stop_recording(request: web.Request) -> web.Response:
     row = await use_cases.stop(services(request.app), _egress(request), _caller(request),
@@ -58,6 +64,8 @@ async def stop_recording(request: web.Request) -> web.Response:
 
 
 @routes.get(RECORDINGS_PATH)
+@doc("A session's recordings", tag=FILES, query=PageQuery, responses={200: page_of(RecordingOut)}, errors=(404,),
+     description="With a download URL once COMPLETED.")
 @requires(*PARTICIPANTS)
 async def list_recordings(request: web.Request) -> web.Response:
     query = parse_query(request, PageQuery)

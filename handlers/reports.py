@@ -9,8 +9,14 @@ from gateway.auth import principal, requires
 from gateway.jsonutil import json_response
 from gateway.resources import blob_store
 from gateway.tx import services
+from gateway.openapi_doc import FILES, doc
 from schemas.common import UUID_RE, page, parse_query, path_uuid
-from schemas.files import DownloadListQuery, ReportInitQuery, report_detail, report_item
+from schemas import examples
+from schemas.files import (
+    DownloadListQuery, ReportCompleteOut, ReportDeletedOut, ReportDetailOut, ReportInitOut, ReportInitQuery, ReportItemOut,
+    report_detail, report_item,
+)
+from schemas.out import page_of
 from services import reports as use_cases
 from services.context import Caller
 from storage.blobs import REPORTS, WRITE_URL_TTL
@@ -26,6 +32,9 @@ def _caller(request: web.Request) -> Caller:
 
 
 @routes.post(REPORTS_PATH + "/init")
+@doc("Start a report upload (patient)", tag=FILES, query=ReportInitQuery, responses={201: ReportInitOut},
+     errors=(404, 409, 413), description="PDF, JPEG or PNG, at most 10 MB. PUT the bytes to `sas_url` with "
+     "`required_headers`, then complete.", examples={201: examples.REPORT_INIT})
 @requires(Role.CLIENT)
 async def init_report(request: web.Request) -> web.Response:
     query = parse_query(request, ReportInitQuery)
@@ -44,6 +53,8 @@ async def init_report(request: web.Request) -> web.Response:
 
 
 @routes.post(REPORT_PATH + "/complete")
+@doc("Complete a report upload", tag=FILES, responses={200: ReportCompleteOut}, errors=(400, 404, 409, 413),
+     description="Verifies the blob; the doctor gets a `report.uploaded` push.", examples={200: examples.REPORT_COMPLETE})
 @requires(Role.CLIENT)
 async def complete_report(request: web.Request) -> web.Response:
     row = await use_cases.complete(services(request.app), blob_store(request.app), _caller(request),
@@ -54,6 +65,8 @@ async def complete_report(request: web.Request) -> web.Response:
 
 
 @routes.get(REPORTS_PATH)
+@doc("A session's reports", tag=FILES, query=DownloadListQuery, responses={200: page_of(ReportItemOut)},
+     errors=(404,))
 @requires(Role.CLIENT, Role.DOCTOR)
 async def list_reports(request: web.Request) -> web.Response:
     query = parse_query(request, DownloadListQuery)
@@ -67,6 +80,8 @@ async def list_reports(request: web.Request) -> web.Response:
 
 
 @routes.get(REPORT_PATH)
+@doc("A report, with a download URL", tag=FILES, responses={200: ReportDetailOut}, errors=(404, 409),
+     examples={200: examples.REPORT_DETAIL})
 @requires(Role.CLIENT, Role.DOCTOR)
 async def get_report(request: web.Request) -> web.Response:
     row = await use_cases.get(services(request.app), _caller(request), path_uuid(request, "session_id"),
@@ -76,6 +91,9 @@ async def get_report(request: web.Request) -> web.Response:
 
 
 @routes.delete(REPORT_PATH)
+@doc("Delete a report (the patient who uploaded it)", tag=FILES, responses={200: ReportDeletedOut},
+     errors=(403, 404), description="Soft delete; a doctor gets 403 NOT_REPORT_OWNER.",
+     examples={200: examples.REPORT_DELETED})
 @requires(Role.CLIENT, Role.DOCTOR)
 async def delete_report(request: web.Request) -> web.Response:
     row = await use_cases.delete(services(request.app), blob_store(request.app), _caller(request),

@@ -18,7 +18,8 @@ subscription's start position as id, so the client's cursor moves on. Clients de
 
 Closing: session over 1000 "session_ended"; slow client 4008 "slow_consumer"; 10 bad frames 1008;
 token expired or logged out 4001 "token_expired" / "token_revoked";
-server shutdown 1001; bus trouble 1013 with the bus's reason. Heartbeat pings (settings.ws_heartbeat)
+server shutdown (SIGTERM) 1012 "shutdown": reconnect at once with the last event id, another
+process serves; bus or database trouble 1013 with the reason. Heartbeat pings (settings.ws_heartbeat)
 close a client that stops answering.
 """
 from __future__ import annotations
@@ -32,6 +33,7 @@ import time
 import uuid
 from typing import Any
 
+import asyncpg
 from aiohttp import WSMsgType, web
 
 from common.jsonutil import isoformat
@@ -46,6 +48,7 @@ from gateway.auth import Principal, authenticate
 from gateway.bus import SHUTDOWN, SLOW_CONSUMER, SlowConsumer, Subscription, parse_event_id
 from gateway.connections import TOKEN_EXPIRED, TOKEN_REVOKED
 from gateway.tx import services
+from gateway.openapi_doc import MESSAGES, Reply, doc, header, query_param
 from schemas.common import UUID_RE, load, path_uuid
 from schemas.messages import MessageCreate, ReceiptBody, message_out
 from schemas.video import permission_out
@@ -68,10 +71,17 @@ MESSAGE_CREATE = MessageCreate()  # schemas keep no state between loads; buildin
 
 
 @routes.get("/connect/sessions/{session_id:" + UUID_RE + "}/ws")
+@doc("The session websocket", tag=MESSAGES, auth=(Role.CLIENT, Role.DOCTOR), query_token=True,
+     parameters=(query_param("last_event_id", "Resume after this event id"),
+                 header("Sec-WebSocket-Protocol", "`bearer, <access token>`: the token as a subprotocol", required=False)),
+     responses={101: Reply("Switching Protocols: JSON frames `{type, data, id}` both ways, described with the close "
+                           "codes in /api/v2/asyncapi.json (readable at /api/v2/docs/realtime).", content_type=None)},
+     errors=(400, 404), description="Refusals come before the upgrade, as plain HTTP: 401, 403 (role or "
+     "Origin not allowed), 404 (not a participant).")
 async def session_ws(request: web.Request) -> web.StreamResponse:
     app = request.app
     settings = app[keys.SETTINGS]
-    wsu.check_origin(request, settings.ws_allowed_origins)
+    wsu.check_origin(request, settings.cors_allowed_origins)
     token, via_subprotocol = wsu.credentials(request)
     who = await authenticate(request, token)
     if who.role not in (Role.CLIENT, Role.DOCTOR):
@@ -88,7 +98,7 @@ def _close_for(reason: str | None) -> tuple[int, str, bool]:
     if reason == SLOW_CONSUMER:
         return wsu.SLOW_CONSUMER_CODE, SLOW_CONSUMER, True
     if reason == SHUTDOWN:
-        return wsu.GOING_AWAY, SHUTDOWN, False
+        return wsu.SERVICE_RESTART, SHUTDOWN, False
     return wsu.TRY_AGAIN_LATER, reason or "closed", False
 
 
@@ -150,8 +160,10 @@ class SessionSocket:
     def _on_connection_closed(self, reason: str) -> None:
         if reason in (TOKEN_EXPIRED, TOKEN_REVOKED):
             self._finish(wsu.AUTH_ENDED_CODE, reason)  # reconnect with a fresh token
+        elif reason == SHUTDOWN:
+            self._finish(wsu.SERVICE_RESTART, reason)  # reconnect at once: another process serves
         else:
-            self._finish(wsu.GOING_AWAY, reason, abort=reason != SHUTDOWN)
+            self._finish(wsu.GOING_AWAY, reason, abort=True)
 
     def _start_pump(self, after: int | None, opened: Subscription | None = None) -> None:
         self._pump = asyncio.create_task(self._run_pump(after, opened), name=f"ws-pump:{self.session_id}")
@@ -182,6 +194,9 @@ class SessionSocket:
             pass  # the socket is closing or the client went away: the reader notices
         except asyncio.CancelledError:
             raise
+        except (DatabaseUnavailable, PoolTimeout) as exc:  # a resume while PostgreSQL is down
+            log.warning("session ws %s: event pump cannot read the database (%s)", self.session_id, exc)
+            self._finish(wsu.TRY_AGAIN_LATER, "database_unavailable")
         except Exception:
             log.exception("session ws %s: event pump failed", self.session_id)
             self._finish(wsu.TRY_AGAIN_LATER, "unavailable")
@@ -268,7 +283,7 @@ class SessionSocket:
                 return
             except PoolTimeout:
                 await self._reply_error(client_frame.ref, 503, "DATABASE_BUSY", "Server busy, try again")
-            except DatabaseUnavailable:
+            except (DatabaseUnavailable, asyncpg.QueryCanceledError):
                 await self._reply_error(client_frame.ref, 503, "DATABASE_UNAVAILABLE",
                                         "Database temporarily unavailable, try again")
             except Exception:

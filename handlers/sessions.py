@@ -11,8 +11,13 @@ from gateway import keys
 from gateway.auth import principal, requires
 from gateway.jsonutil import json_response
 from gateway.tx import services
+from gateway.openapi_doc import SESSIONS, doc
 from schemas.common import UUID_RE, parse_body, path_uuid
-from schemas.sessions import SessionCreate, SessionEnd, accepted_out, created_out, detail_out, status_out, token_out
+from schemas import examples
+from schemas.sessions import (
+    RequestListOut, SessionAcceptedOut, SessionCreate, SessionCreatedOut, SessionDetailOut, SessionEnd, SessionStatusOut,
+    SessionTokenOut, accepted_out, created_out, detail_out, status_out, token_out,
+)
 from services import sessions as use_cases
 from services.context import Caller
 from storage import sessions as store
@@ -36,6 +41,11 @@ def _join(request: web.Request, session: dict[str, Any]) -> dict[str, Any]:
 
 
 @routes.post("/connect/sessions")
+@doc("Request a consultation with a doctor", tag=SESSIONS, body=SessionCreate, responses={201: SessionCreatedOut},
+     errors=(400, 404, 409), description="409 PROFILE_INCOMPLETE (sex and age unset), DOCTOR_UNAVAILABLE, "
+     "SESSION_ALREADY_ACTIVE; 400 INSUFFICIENT_BALANCE (the wallet cannot pay 5 minutes). Bills at the doctor's "
+     "rate. The doctor's stream gets `session_requested`.", request_example=examples.SESSION_CREATE,
+     examples={201: examples.SESSION_CREATED})
 @requires(Role.CLIENT)
 async def create_session(request: web.Request) -> web.Response:
     body = await parse_body(request, SESSION_CREATE)
@@ -44,6 +54,8 @@ async def create_session(request: web.Request) -> web.Response:
 
 
 @routes.get("/connect/sessions/requests")
+@doc("The doctor's pending requests, oldest first", tag=SESSIONS, responses={200: RequestListOut},
+     examples={200: examples.REQUESTS})
 @requires(Role.DOCTOR)
 async def list_requests(request: web.Request) -> web.Response:
     now = request.app[keys.CLOCK].now()
@@ -54,6 +66,8 @@ async def list_requests(request: web.Request) -> web.Response:
 
 
 @routes.get(SESSION)
+@doc("A session, with its patient preview", tag=SESSIONS, responses={200: SessionDetailOut}, errors=(404,),
+     examples={200: examples.SESSION_DETAIL})
 @requires(Role.CLIENT, Role.DOCTOR)
 async def get_session(request: web.Request) -> web.Response:
     who = principal(request)
@@ -64,6 +78,9 @@ async def get_session(request: web.Request) -> web.Response:
 
 
 @routes.post(SESSION + "/accept")
+@doc("Accept a request (→ ONGOING)", tag=SESSIONS, responses={200: SessionAcceptedOut}, errors=(404, 409),
+     description="Only the target doctor, only from REQUESTED (409 otherwise); of concurrent accepts exactly one wins.",
+     examples={200: examples.SESSION_ACCEPTED})
 @requires(Role.DOCTOR)
 async def accept_session(request: web.Request) -> web.Response:
     session = await use_cases.accept(services(request.app), _caller(request), path_uuid(request, "session_id"))
@@ -71,6 +88,7 @@ async def accept_session(request: web.Request) -> web.Response:
 
 
 @routes.post(SESSION + "/reject")
+@doc("Reject a request (→ REJECTED)", tag=SESSIONS, responses={200: SessionStatusOut}, errors=(404, 409))
 @requires(Role.DOCTOR)
 async def reject_session(request: web.Request) -> web.Response:
     session = await use_cases.reject(services(request.app), _caller(request), path_uuid(request, "session_id"))
@@ -78,6 +96,9 @@ async def reject_session(request: web.Request) -> web.Response:
 
 
 @routes.post(SESSION + "/end")
+@doc("End (or, as the patient, cancel) a session", tag=SESSIONS, body=SessionEnd, body_required=False,
+     responses={200: SessionStatusOut}, errors=(404, 409), description="ONGOING → ENDED, billed from the wallet; "
+     "a patient ending a REQUESTED session cancels it. Already ended: 409.", request_example=examples.SESSION_END)
 @requires(Role.CLIENT, Role.DOCTOR)
 async def end_session(request: web.Request) -> web.Response:
     body = await parse_body(request, SessionEnd, optional=True)
@@ -87,6 +108,8 @@ async def end_session(request: web.Request) -> web.Response:
 
 
 @routes.get(SESSION + "/token")
+@doc("A fresh LiveKit join token", tag=SESSIONS, responses={200: SessionTokenOut}, errors=(404, 409),
+     description="409 once the session has ended.")
 @requires(Role.CLIENT, Role.DOCTOR)
 async def session_token(request: web.Request) -> web.Response:
     app, who = request.app, principal(request)

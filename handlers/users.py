@@ -8,8 +8,9 @@ from gateway import keys
 from gateway.auth import principal, requires
 from gateway.jsonutil import json_response
 from gateway.tx import services
+from gateway.openapi_doc import USERS, doc
 from schemas.common import parse_body
-from schemas.users import UserUpdateIn, user_out
+from schemas.users import UserOut, UserUpdateIn, user_out
 from services import users as use_cases
 from storage import users
 
@@ -17,6 +18,7 @@ routes = web.RouteTableDef()
 
 
 @routes.get("/users/me")
+@doc("The patient's profile (UserOut)", tag=USERS, responses={200: UserOut}, errors=(404,))
 @requires(Role.CLIENT)
 async def get_me(request: web.Request) -> web.Response:
     async with request.app[keys.DB].connect() as conn:
@@ -27,6 +29,9 @@ async def get_me(request: web.Request) -> web.Response:
 
 
 @routes.patch("/users/me")
+@doc("Update the patient's profile", tag=USERS, body=UserUpdateIn, body_required=False,
+     responses={200: UserOut}, errors=(404,), description="Send only what changes; null clears a field "
+     "(except full_name). BMI is recomputed.", request_example={"age": 28, "sex": "male"})
 @requires(Role.CLIENT)
 async def update_me(request: web.Request) -> web.Response:
     changes = await parse_body(request, UserUpdateIn, optional=True)

@@ -12,13 +12,20 @@ from domain.errors import Unauthorized
 from gateway import keys
 from gateway.jsonutil import json_response
 from gateway.tx import services
+from gateway.openapi_doc import FILES, SIGNED, Body, doc, header
 from integrations.livekit_egress import WEBHOOK_EVENTS, verify_webhook
+from schemas.out import WebhookAckOut
 from services import recordings
 
 routes = web.RouteTableDef()
 
 
 @routes.post("/webhooks/livekit")
+@doc("LiveKit webhook (egress progress)", tag=FILES, auth=SIGNED,
+     body=Body("application/webhook+json", {"type": "object"}, "LiveKit's WebhookEvent"),
+     parameters=(header("Authorization", "LiveKit's signed token: its sha256 claim is the body's hash"),),
+     responses={200: WebhookAckOut}, errors=(401,),
+     description="Egress finished: the recording is COMPLETED with its file (or FAILED).")
 async def livekit_webhook(request: web.Request) -> web.Response:
     body = await request.text()
     try:

@@ -3,7 +3,10 @@
 Two adjustments to the SDK's messaging service, both on its private attributes (firebase-admin 7.x;
 checked at start so an SDK upgrade fails loudly instead of silently sending elsewhere):
 - `FCM_SEND_URL` replaces the send URL (`_fcm_url`), so tests and staging can point the SDK at a
-  local FCM-speaking server. `{project_id}` in it is filled in.
+  local FCM-speaking server. `{project_id}` in it is filled in. The topic subscription endpoint
+  (`_fcm_topic_url`, FCM v1 `.../registrations/{token}/topicSubscriptions`, which
+  `subscribe_to_topic` uses since firebase-admin 7.x) moves with it: the same URL with
+  `/registrations` in place of `/messages:send`.
 - the SDK's own HTTP retries (up to 4 x 500/503 with sleeps inside one call) are switched off: the
   push worker retries with its own backoff and must not be stalled inside a send.
 The OAuth access token is refreshed in a thread, because google-auth refreshes synchronously and
@@ -27,6 +30,13 @@ SENT, UNREGISTERED, RETRY, FAILED = "sent", "unregistered", "retry", "failed"
 _RETRYABLE_CODES = {exceptions.UNAVAILABLE, exceptions.INTERNAL, exceptions.RESOURCE_EXHAUSTED,
                     exceptions.DEADLINE_EXCEEDED, exceptions.UNKNOWN, exceptions.ABORTED}
 _MAX_BATCH = 500  # send_each's limit
+_MAX_TOPIC_BATCH = 1000  # subscribe_to_topic's limit
+_SEND_SUFFIX = "/messages:send"
+# Topic subscription errors (per token, as firebase-admin names them): the token is gone, or worth
+# another try later.
+_TOPIC_GONE = {"UNREGISTERED", "NOT_FOUND", "INVALID_ARGUMENT"}
+_TOPIC_RETRY = {"UNAVAILABLE", "INTERNAL", "RESOURCE_EXHAUSTED", "DEADLINE_EXCEEDED", "UNKNOWN_ERROR",
+                "UNAUTHENTICATED", "QUOTA_EXCEEDED"}
 
 
 @dataclass(frozen=True)
@@ -66,11 +76,14 @@ class FcmClient:
             credential, {"projectId": self.project_id, "httpTimeout": timeout},
             name=f"allign-push-{uuid.uuid4().hex}")
         self._service = messaging._get_messaging_service(self._app)
-        for attribute in ("_fcm_url", "_async_client", "_credential"):
+        for attribute in ("_fcm_url", "_fcm_topic_url", "_async_client", "_credential"):
             if not hasattr(self._service, attribute):
                 raise RuntimeError(f"firebase_admin messaging has no {attribute}; check integrations/fcm.py")
         if send_url:
             self._service._fcm_url = send_url.replace("{project_id}", self.project_id)
+            if not self._service._fcm_url.endswith(_SEND_SUFFIX):
+                raise RuntimeError(f"FCM_SEND_URL must end with {_SEND_SUFFIX}")
+            self._service._fcm_topic_url = self._service._fcm_url[:-len(_SEND_SUFFIX)] + "/registrations"
         self._credential = self._service._credential
         self._service._async_client = _http_client.HttpxAsyncClient(
             credential=self._credential, timeout=timeout, retry_config=HttpxRetry(max_retries=0))
@@ -104,10 +117,61 @@ class FcmClient:
                                                _error_text(response.exception)))
         return results
 
+    async def send_topic(self, topic: str, *, title: str, body: str, data: dict[str, str]) -> TokenResult:
+        """One message to every device subscribed to `topic` (FCM fans it out)."""
+        target = f"/topics/{topic}"
+        try:
+            await self._ensure_access_token()
+        except Exception as exc:
+            log.warning("FCM access token refresh failed: %s", type(exc).__name__)
+            return TokenResult(target, RETRY, f"auth: {type(exc).__name__}")
+        try:
+            batch = await messaging.send_each_async([self._message(None, title, body, data, topic=topic)],
+                                                    dry_run=False, app=self._app)
+        except Exception as exc:
+            return TokenResult(target, RETRY, _error_text(exc))
+        [response] = batch.responses
+        if response.success:
+            return TokenResult(target, SENT)
+        outcome = classify(response.exception)
+        # A topic is never "unregistered": a 404 there is not about a device.
+        return TokenResult(target, FAILED if outcome == UNREGISTERED else outcome, _error_text(response.exception))
+
+    async def set_topic(self, tokens: list[str], topic: str, *, subscribed: bool) -> list[TokenResult]:
+        """Subscribe (or unsubscribe) each token to `topic`: SENT when FCM now has it so,
+        UNREGISTERED for a token FCM does not know (nothing to unsubscribe then: SENT), RETRY or
+        FAILED otherwise. A failure of the whole call is RETRY for every token."""
+        try:
+            await self._ensure_access_token()
+        except Exception as exc:
+            log.warning("FCM access token refresh failed: %s", type(exc).__name__)
+            return [TokenResult(t, RETRY, f"auth: {type(exc).__name__}") for t in tokens]
+        call = messaging.subscribe_to_topic_async if subscribed else messaging.unsubscribe_from_topic_async
+        results: list[TokenResult] = []
+        for start in range(0, len(tokens), _MAX_TOPIC_BATCH):
+            chunk = tokens[start:start + _MAX_TOPIC_BATCH]
+            try:
+                response = await call(chunk, topic, app=self._app)
+            except Exception as exc:
+                results.extend(TokenResult(t, RETRY, _error_text(exc)) for t in chunk)
+                continue
+            errors = {error.index: str(error.reason) for error in response.errors}
+            for index, token in enumerate(chunk):
+                reason = errors.get(index)
+                if reason is None or (reason in _TOPIC_GONE and not subscribed):
+                    results.append(TokenResult(token, SENT))
+                elif reason in _TOPIC_GONE:
+                    results.append(TokenResult(token, UNREGISTERED, f"topic: {reason}"))
+                else:
+                    results.append(TokenResult(token, RETRY if reason in _TOPIC_RETRY else FAILED, f"topic: {reason}"))
+        return results
+
     @staticmethod
-    def _message(token: str, title: str, body: str, data: dict[str, str]) -> messaging.Message:
+    def _message(token: str | None, title: str, body: str, data: dict[str, str],
+                 topic: str | None = None) -> messaging.Message:
         return messaging.Message(
             token=token,
+            topic=topic,
             notification=messaging.Notification(title=title, body=body),
             data=data,
             android=messaging.AndroidConfig(priority="high"),

@@ -1,7 +1,8 @@
 """Prescription PDFs (fpdf2): what India's Telemedicine Practice Guidelines ask a prescription to carry.
 
 Doctor's name, qualifications and registration number; patient's name, age and sex; the date;
-each medicine with dosage, duration and instructions; notes; the platform. Text is shaped with
+the provisional diagnosis; each medicine with dosage, duration and instructions; advice; notes; the
+platform. Text is shaped with
 HarfBuzz (uharfbuzz) so Devanagari renders correctly, DejaVu Sans carries Latin text and ₹, and
 Noto Sans Devanagari is the fallback for Hindi. Fonts come from Debian's fonts-dejavu-core and
 fonts-noto-core, found at run time. Rendering is CPU work: call `render` in an executor.
@@ -57,6 +58,8 @@ class PrescriptionDocument:
     version: int
     medications: Sequence[Medication]
     notes: str | None = None
+    diagnosis: str | None = None   # provisional diagnosis
+    advice: str | None = None      # advice to the patient (diet, activity, when to come back)
     platform: str = PLATFORM
     extra: dict = field(default_factory=dict)
 
@@ -174,14 +177,24 @@ class _Prescription(FPDF):
                 table.row((str(number), med.name, med.dosage, med.duration or "—", med.instructions or "—"))
         self.ln(4)
 
-    def notes_block(self) -> None:
-        if not self.doc.notes:
+    def _text_block(self, title: str, text: str | None) -> None:
+        if not text:
             return
+        self.set_text_color(*INK)
         self.set_font("DejaVu", "B", 10.5)
-        self.cell(0, 6, "Notes", new_x="LMARGIN", new_y="NEXT")
+        self.cell(0, 6, title, new_x="LMARGIN", new_y="NEXT")
         self.set_font("DejaVu", "", 10)
-        self.multi_cell(0, 5.5, self.doc.notes, new_x="LMARGIN", new_y="NEXT")
+        self.multi_cell(0, 5.5, text, new_x="LMARGIN", new_y="NEXT")
         self.ln(3)
+
+    def diagnosis_block(self) -> None:
+        self._text_block("Provisional diagnosis", self.doc.diagnosis)
+
+    def advice_block(self) -> None:
+        self._text_block("Advice", self.doc.advice)
+
+    def notes_block(self) -> None:
+        self._text_block("Notes", self.doc.notes)
 
     def signature_block(self) -> None:
         doc = self.doc
@@ -199,7 +212,9 @@ def render(doc: PrescriptionDocument) -> bytes:
     pdf.add_page()
     pdf.doctor_block()
     pdf.patient_block()
+    pdf.diagnosis_block()
     pdf.medications_table()
+    pdf.advice_block()
     pdf.notes_block()
     pdf.signature_block()
     return bytes(pdf.output())

@@ -8,6 +8,7 @@ from marshmallow import ValidationError, fields, validate
 
 from domain.tokens import TokenPair
 from schemas.common import BaseSchema, Str
+from schemas.out import OutSchema, one_of
 
 PLATFORMS = ("android", "ios")
 E164_MESSAGE = "Phone must be a valid number in E.164 format, e.g. +918090839108"
@@ -76,3 +77,27 @@ def token_pair_out(pair: TokenPair) -> dict[str, str]:
 def admin_out(row: Any) -> dict[str, Any]:
     return {"id": row["id"], "username": row["username"], "email": row["email"], "full_name": row["full_name"],
             "is_active": row["is_active"], "created_at": row["created_at"]}
+
+
+# --- answers (schemas.out) ----------------------------------------------------------------
+
+class TokenPairOut(OutSchema):
+    access_token = fields.String(metadata={"description": "JWT, sent as `Authorization: Bearer ...`"})
+    refresh_token = fields.String(metadata={"description": "JWT for POST /auth/refresh (used once)"})
+    token_type = one_of(("bearer",))
+
+
+class AdminOut(OutSchema):
+    id = fields.UUID()
+    username = fields.String()
+    email = fields.String(allow_none=True)
+    full_name = fields.String(allow_none=True)
+    is_active = fields.Boolean()
+    created_at = fields.DateTime()
+
+
+TOKEN_PAIR_EXAMPLE = {
+    "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiI2NDQ0NTJhYyIsInJvbGUiOiJjbGllbnQifQ.c2ln",
+    "refresh_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ0eXBlIjoicmVmcmVzaCJ9.c2ln",
+    "token_type": "bearer",
+}

@@ -10,6 +10,7 @@ from typing import Any, Mapping
 from marshmallow import fields, validate
 
 from schemas.common import BaseSchema, Str
+from schemas.out import OutSchema
 
 
 class CatalogSearchQuery(BaseSchema):
@@ -32,3 +33,56 @@ def lab_test_detail_out(row: Mapping[str, Any]) -> dict[str, Any]:
     out["price"] = row["price_paise"]
     out["original_price"] = row["original_price_paise"]
     return out
+
+
+class MedicineItemOut(OutSchema):
+    id = fields.UUID()
+    name = fields.String()
+    form = fields.String(metadata={"example": "tablet"})
+    provider = fields.String()
+
+
+class LabTestItemOut(OutSchema):
+    id = fields.UUID()
+    name = fields.String()
+    code = fields.String(allow_none=True)
+    provider = fields.String()
+
+
+class MedicineReviewsOut(OutSchema):
+    excellent_pct = fields.Integer(allow_none=True)
+    average_pct = fields.Integer(allow_none=True)
+    poor_pct = fields.Integer(allow_none=True)
+
+
+class MedicineDetailOut(OutSchema):
+    id = fields.UUID()
+    name = fields.String()
+    form = fields.String()
+    provider = fields.String()
+    generic_name = fields.String(allow_none=True)
+    salts = fields.List(fields.String())
+    composition = fields.String()
+    manufacturer = fields.String(allow_none=True)
+    product_introduction = fields.String(allow_none=True)
+    uses = fields.List(fields.String())
+    side_effects = fields.List(fields.String(), allow_none=True)
+    how_it_works = fields.String(allow_none=True)
+    safety_advice = fields.Raw(allow_none=True, metadata={"description": "As the source gives it (JSON)"})
+    source_url = fields.String(allow_none=True)
+    reviews = fields.Nested(MedicineReviewsOut)
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class LabTestDetailOut(OutSchema):
+    id = fields.UUID()
+    name = fields.String()
+    code = fields.String(allow_none=True)
+    provider = fields.String()
+    aliases = fields.List(fields.String())
+    parameters_count = fields.Integer(allow_none=True)
+    price = fields.Integer(allow_none=True, metadata={"description": "Paise"})
+    original_price = fields.Integer(allow_none=True, metadata={"description": "Paise"})
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()

@@ -6,6 +6,7 @@ from typing import Any, Mapping
 from marshmallow import fields, validate
 
 from schemas.common import BaseSchema, PageQuery, Str
+from schemas.out import OutSchema
 
 
 class CategoryCreate(BaseSchema):
@@ -33,3 +34,12 @@ class HealthCategoryQuery(PageQuery):
 def category_out(c: Mapping[str, Any]) -> dict[str, Any]:
     return {"id": c["id"], "name": c["name"], "description": c["description"], "is_active": c["is_active"],
             "created_at": c["created_at"], "updated_at": c["updated_at"]}
+
+
+class CategoryOut(OutSchema):
+    id = fields.UUID()
+    name = fields.String()
+    description = fields.String(allow_none=True)
+    is_active = fields.Boolean()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()

@@ -6,6 +6,7 @@ from typing import Any
 from marshmallow import fields, post_load, validate
 
 from schemas.common import BaseSchema, Str
+from schemas.out import OutSchema, one_of
 
 
 def _blank_to_none(data: dict[str, Any], *names: str) -> dict[str, Any]:
@@ -29,10 +30,13 @@ class MedicationIn(BaseSchema):
 class PrescriptionIn(BaseSchema):
     medications = fields.List(fields.Nested(MedicationIn), required=True, validate=validate.Length(min=1, max=50))
     notes = Str(load_default=None, allow_none=True, max_len=2000)
+    # The provisional diagnosis and advice of the Telemedicine Practice Guidelines' prescription format.
+    diagnosis = Str(load_default=None, allow_none=True, max_len=500)
+    advice = Str(load_default=None, allow_none=True, max_len=2000)
 
     @post_load
     def blanks(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        return _blank_to_none(data, "notes")
+        return _blank_to_none(data, "notes", "diagnosis", "advice")
 
 
 class LabTestIn(BaseSchema):
@@ -68,9 +72,52 @@ def _common(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def prescription_out(row: dict[str, Any]) -> dict[str, Any]:
-    return {**_common(row), "medications": row["medications"],
+    return {**_common(row), "medications": row["medications"], "diagnosis": row["diagnosis"], "advice": row["advice"],
             "pdf_generated_at": row["pdf_generated_at"] if row["pdf_version"] == row["version"] else None}
 
 
 def lab_tests_out(row: dict[str, Any]) -> dict[str, Any]:
     return {**_common(row), "recommendations": row["recommendations"]}
+
+
+# --- answers (schemas.out) ----------------------------------------------------------------
+
+class MedicationOut(OutSchema):
+    name = fields.String()
+    dosage = fields.String()
+    duration = fields.String(allow_none=True)
+    instructions = fields.String(allow_none=True)
+
+
+class LabTestOut(OutSchema):
+    test_name = fields.String()
+    priority = one_of(("routine", "urgent"))
+    instructions = fields.String(allow_none=True)
+
+
+class _ClinicalOut(OutSchema):
+    id = fields.UUID()
+    connect_session_id = fields.UUID()
+    doctor_id = fields.UUID()
+    patient_id = fields.UUID()
+    notes = fields.String(allow_none=True)
+    version = fields.Integer(metadata={"description": "1, then + 1 at each replacement"})
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class PrescriptionOut(_ClinicalOut):
+    medications = fields.List(fields.Nested(MedicationOut))
+    diagnosis = fields.String(allow_none=True)
+    advice = fields.String(allow_none=True)
+    pdf_generated_at = fields.DateTime(allow_none=True, metadata={"description": "When this version's PDF was made"})
+
+
+class LabTestsOut(_ClinicalOut):
+    recommendations = fields.List(fields.Nested(LabTestOut))
+
+
+class PrescriptionPdfOut(OutSchema):
+    download_url = fields.String(metadata={"description": "A read URL of the PDF"})
+    expires_in = fields.Integer(metadata={"description": "Seconds (600)"})
+    generated_at = fields.DateTime()

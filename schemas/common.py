@@ -4,6 +4,7 @@ Parsing failures become `ValidationFailed` (422, FastAPI-shaped) through the err
 """
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any, Mapping
 
@@ -16,9 +17,26 @@ from domain.errors import UnsupportedMediaType, ValidationFailed
 _MISSING_MESSAGES = {"Missing data for required field.", "Field may not be null."}
 
 
+# What PostgreSQL cannot store is refused while parsing, so no endpoint answers 500 for it: NUL
+# (text and jsonb refuse it) and unpaired surrogates (no UTF-8 form), and integers beyond `bigint`
+# (what OFFSET, amounts and sizes take). A field bound for an `integer` column declares its Range.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+UNSTORABLE_MSG = "String should not contain NUL or unpaired surrogate characters"
+INT_MIN, INT_MAX = -(2 ** 63), 2 ** 63 - 1
+
+
+def _bounded(field: fields.Field) -> bool:
+    return any(isinstance(v, validate.Range) and v.min is not None and v.max is not None for v in field.validators)
+
+
 class BaseSchema(Schema):
     class Meta:
         unknown = EXCLUDE
+
+    def on_bind_field(self, field_name: str, field_obj: fields.Field) -> None:
+        inner = field_obj.inner if isinstance(field_obj, fields.List) else field_obj
+        if isinstance(inner, fields.Integer) and not _bounded(inner):
+            inner.validators = [*inner.validators, validate.Range(min=INT_MIN, max=INT_MAX)]
 
 
 class Str(fields.String):
@@ -84,12 +102,41 @@ def instance(schema: Schema | type[Schema]) -> Schema:
     return built
 
 
+def unstorable(value: Any, loc: tuple = ()) -> list[tuple]:
+    """Where in `value` (strings, and the strings inside dicts and lists) PostgreSQL could not store it."""
+    if isinstance(value, str):
+        return [loc] if _UNSTORABLE.search(value) is not None else []
+    found: list[tuple] = []
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if isinstance(key, str) and _UNSTORABLE.search(key) is not None:
+                found.append(loc + (key,))
+            elif isinstance(item, (str, Mapping, list, tuple)):
+                found.extend(unstorable(item, loc + (key,)))
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            if isinstance(item, (str, Mapping, list, tuple)):
+                found.extend(unstorable(item, loc + (index,)))
+    return found
+
+
+def refuse_unstorable(value: Any, where: str, loc: tuple = ()) -> None:
+    found = unstorable(value, loc)
+    if found:
+        raise ValidationFailed([{"loc": [where, *at], "msg": UNSTORABLE_MSG, "type": "string_unicode"}
+                                for at in found])
+
+
 def load(schema: Schema | type[Schema], data: Any, where: str) -> dict[str, Any]:
+    """The one way requests are parsed (bodies, queries, websocket frames): marshmallow's errors, then
+    what the database could not store (checked on the result: unknown fields stay ignored)."""
     schema = instance(schema)
     try:
-        return schema.load(data)
+        result = schema.load(data)
     except ValidationError as exc:
         raise ValidationFailed(flatten_errors(exc.messages, where)) from None
+    refuse_unstorable(result, where)
+    return result
 
 
 async def read_json(request: web.Request, *, optional: bool = False) -> Any:
@@ -127,6 +174,13 @@ def parse_query(request: web.Request, schema: Schema | type[Schema]) -> dict[str
         values = request.query.getall(key)
         data[key] = values if isinstance(field, fields.List) else values[-1]
     return load(schema, data, "query")
+
+
+def check_path(request: web.Request) -> None:
+    """A NUL in a path parameter (`/doctors/slug/%00`) → 422 on that parameter. The error middleware
+    calls this only when the decoded path holds one (yarl leaves undecodable bytes escaped)."""
+    for name, value in request.match_info.items():
+        refuse_unstorable(value, "path", (name,))
 
 
 def path_uuid(request: web.Request, name: str) -> uuid.UUID:

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import validate
+from marshmallow import fields, validate
 
 from schemas.common import BaseSchema, Str
+from schemas.out import OutSchema, one_of
 
 PLATFORMS = ("android", "ios")
 
@@ -29,3 +30,16 @@ def device_token_out(row: dict[str, Any]) -> dict[str, Any]:
         "app_version": row["app_version"],
         "is_active": row["is_active"],
     }
+
+
+class DeviceTokenOut(OutSchema):
+    id = fields.UUID()
+    user_id = fields.UUID()
+    role = one_of(("client", "doctor", "admin"))
+    platform = one_of(PLATFORMS)
+    app_version = fields.String(allow_none=True)
+    is_active = fields.Boolean()
+
+
+class DeactivatedOut(OutSchema):
+    deactivated = fields.Integer(metadata={"description": "1 for the caller's active token, else 0"})

@@ -6,8 +6,9 @@ from typing import Any
 from marshmallow import fields, pre_load, validate
 
 from domain.errors import ValidationFailed
-from domain.files import SCOPE_TYPES, UPLOAD_MODES, attachment_wire
+from domain.files import SCOPE_TYPES, UPLOAD_MODES, FileStatus, RecordingStatus, attachment_wire
 from schemas.common import BaseSchema, PageQuery, Str
+from schemas.out import OPTIONAL, OutSchema, one_of
 from storage.blobs import READ_URL_TTL
 
 
@@ -141,3 +142,113 @@ async def multipart_until_file(request: Any, file_field: str = "file") -> tuple[
                 raise ValidationFailed.single("body", part.name or "", "Field too long")
         if part.name:
             values[part.name] = raw.decode("utf-8", "replace").strip()
+
+
+# --- answers (schemas.out) ----------------------------------------------------------------
+
+_DOWNLOAD = {**OPTIONAL, "description": "With include_download_url=true (or once COMPLETED): a read URL"}
+_EXPIRES = {**OPTIONAL, "description": "Seconds the download_url stays valid"}
+
+
+class AttachmentOut(OutSchema):
+    """`attachment_out`: also the data of the websocket's `message.attachment` frame."""
+    id = fields.UUID()
+    scope_type = one_of(SCOPE_TYPES)
+    scope_id = fields.UUID(allow_none=True)
+    session_id = fields.UUID(allow_none=True)
+    filename = fields.String()
+    content_type = fields.String()
+    size_bytes = fields.Integer()
+    upload_mode = one_of(UPLOAD_MODES)
+    status = one_of(FileStatus)
+    uploader_role = one_of(("client", "doctor"))
+    uploader_id = fields.UUID()
+    created_at = fields.DateTime()
+    uploaded_at = fields.DateTime(allow_none=True)
+    download_url = fields.String(metadata=_DOWNLOAD)
+    expires_in = fields.Integer(metadata=_EXPIRES)
+
+
+class AttachmentInitOut(OutSchema):
+    """A new PENDING attachment and where its bytes go: SAS, a write URL to PUT them to (with
+    `required_headers`); DIRECT, POST /attachments/{id}/upload."""
+    id = fields.UUID()
+    scope_type = one_of(SCOPE_TYPES)
+    scope_id = fields.UUID(allow_none=True)
+    session_id = fields.UUID(allow_none=True)
+    filename = fields.String()
+    content_type = fields.String()
+    size_bytes = fields.Integer()
+    upload_mode = one_of(UPLOAD_MODES)
+    status = one_of(FileStatus)
+    uploader_role = one_of(("client", "doctor"))
+    uploader_id = fields.UUID()
+    created_at = fields.DateTime()
+    uploaded_at = fields.DateTime(allow_none=True)
+    upload_url = fields.String()
+    required_headers = fields.Dict(keys=fields.String(), values=fields.String(),
+                                   metadata={**OPTIONAL, "description": "SAS mode: headers the PUT must carry"})
+    expires_in = fields.Integer(metadata={"description": "Seconds the upload_url stays valid"})
+
+
+class ReportInitOut(OutSchema):
+    report_id = fields.UUID()
+    sas_url = fields.String(metadata={"description": "PUT the bytes here with required_headers"})
+    required_headers = fields.Dict(keys=fields.String(), values=fields.String())
+    container_name = fields.String()
+    blob_name = fields.String()
+    expires_in = fields.Integer()
+
+
+class ReportCompleteOut(OutSchema):
+    report_id = fields.UUID()
+    status = one_of(FileStatus)
+    verified_size_bytes = fields.Integer(allow_none=True)
+    verified_mime_type = fields.String(allow_none=True)
+
+
+class ReportItemOut(OutSchema):
+    id = fields.UUID()
+    original_filename = fields.String()
+    mime_type = fields.String()
+    size_bytes = fields.Integer()
+    status = one_of(FileStatus)
+    created_at = fields.DateTime()
+    uploader_user_id = fields.UUID()
+    download_url = fields.String(metadata=_DOWNLOAD)
+    expires_in = fields.Integer(metadata=_EXPIRES)
+
+
+class ReportDetailOut(OutSchema):
+    report_id = fields.UUID()
+    original_filename = fields.String()
+    mime_type = fields.String()
+    size_bytes = fields.Integer()
+    status = one_of(FileStatus)
+    uploader_user_id = fields.UUID()
+    download_url = fields.String(metadata={"description": "A read URL, valid expires_in seconds"})
+    expires_in = fields.Integer()
+    created_at = fields.DateTime()
+
+
+class ReportDeletedOut(OutSchema):
+    report_id = fields.UUID()
+    status = one_of(FileStatus)
+    deleted_at = fields.DateTime(allow_none=True)
+
+
+class RecordingOut(OutSchema):
+    id = fields.UUID()
+    session_id = fields.UUID()
+    room_name = fields.String()
+    egress_id = fields.String(allow_none=True)
+    status = one_of(RecordingStatus)
+    started_at = fields.DateTime(allow_none=True)
+    stop_requested_at = fields.DateTime(allow_none=True)
+    ended_at = fields.DateTime(allow_none=True)
+    duration_seconds = fields.Float(allow_none=True)
+    size_bytes = fields.Integer(allow_none=True)
+    error = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    download_url = fields.String(metadata={**OPTIONAL, "description": "Once COMPLETED: a read URL of the MP4"})
+    expires_in = fields.Integer(metadata=_EXPIRES)

@@ -7,6 +7,7 @@ from marshmallow import fields, validate
 
 from domain.messages import PAGE_DEFAULT, PAGE_MAX, RECEIPT_MAX_IDS, TEXT_MAX_CHARS, message_out
 from schemas.common import BaseSchema, Str
+from schemas.out import OutSchema, one_of
 from storage.tables.messaging import MESSAGE_CONTENT_TYPES
 
 
@@ -35,3 +36,28 @@ def message_page(rows: list[dict[str, Any]], *, total: int, limit: int, has_more
         "before_cursor": str(rows[0]["id"]) if rows else None,
         "after_cursor": str(rows[-1]["id"]) if rows else None,
     }
+
+
+class MessageOut(OutSchema):
+    """A message as clients see it, on REST and in `message.new` frames alike (domain.messages)."""
+    id = fields.UUID()
+    session_id = fields.UUID()
+    sender_id = fields.UUID()
+    sender_role = one_of(("patient", "doctor"))
+    client_message_id = fields.UUID()
+    content_type = one_of(MESSAGE_CONTENT_TYPES)
+    content = fields.String()
+    created_at = fields.DateTime()
+    delivered_at = fields.DateTime(allow_none=True)
+    read_at = fields.DateTime(allow_none=True)
+
+
+class MessagePageOut(OutSchema):
+    """Oldest first; `before_cursor` pages further back, `after_cursor` fetches what came later."""
+    items = fields.List(fields.Nested(MessageOut))
+    total = fields.Integer()
+    limit = fields.Integer()
+    offset = fields.Integer()
+    has_more = fields.Boolean()
+    before_cursor = fields.String(allow_none=True, metadata={"description": "A message id"})
+    after_cursor = fields.String(allow_none=True, metadata={"description": "A message id"})

@@ -5,9 +5,12 @@ from typing import Any, Mapping
 
 from marshmallow import fields, validate
 
-from domain.avatars import system_avatar_url
+from domain.avatars import SYSTEM_SOURCE, USER_SOURCE, system_avatar_url
 from domain.profile import SEXES, bmi, is_profile_completed, profile_completion
 from schemas.common import BaseSchema, Str
+from schemas.out import OutSchema, one_of
+
+AVATAR_SOURCES = (SYSTEM_SOURCE, USER_SOURCE)
 
 
 class UserUpdateIn(BaseSchema):
@@ -46,3 +49,28 @@ def user_out(user: Mapping[str, Any]) -> dict[str, Any]:
         "weight_kg": user["weight_kg"],
         "bmi": bmi(user["height_cm"], user["weight_kg"]),
     }
+
+
+class UserOut(OutSchema):
+    """What `user_out` returns (the reference's UserOut)."""
+    id = fields.UUID()
+    full_name = fields.String(allow_none=True)
+    phone = fields.String(metadata={"description": "E.164"})
+    email = fields.String(allow_none=True)
+    avatar_url = fields.String(metadata={"description": "The user's upload, else a system avatar"})
+    avatar_source = one_of(AVATAR_SOURCES)
+    member_since = fields.DateTime()
+    is_phone_verified = fields.Boolean()
+    profile_completed = fields.Boolean(metadata={"description": "sex and age are set"})
+    profile_completion = fields.Float(metadata={"description": "Share of profile fields filled, 0.0 to 1.0"})
+    age = fields.Integer(allow_none=True)
+    sex = one_of(SEXES, allow_none=True)
+    height_cm = fields.Float(allow_none=True)
+    weight_kg = fields.Float(allow_none=True)
+    bmi = fields.Float(allow_none=True, metadata={"description": "weight / height(m)², 1 decimal; null unless both"})
+
+
+class AvatarOut(OutSchema):
+    """POST / DELETE of an avatar (patients and doctors)."""
+    avatar_url = fields.String()
+    avatar_source = one_of(AVATAR_SOURCES)

@@ -6,7 +6,9 @@ from typing import Any
 from marshmallow import fields, validate
 
 from domain.sessions import ENDED, ONGOING
+from domain.video_permission import STATES
 from schemas.common import BaseSchema, Str
+from schemas.out import OutSchema, one_of
 
 CALL_TYPES = ("AUDIO", "VIDEO")
 
@@ -42,3 +44,21 @@ def call_session_out(call: dict[str, Any], session: dict[str, Any]) -> dict[str,
         "patient_video_enabled": session["patient_video_enabled"],
         "created_at": call["created_at"],
     }
+
+
+class VideoPermissionOut(OutSchema):
+    session_id = fields.UUID()
+    video_permission_state = one_of(STATES)
+    patient_video_enabled = fields.Boolean()
+    consent_round = fields.Integer()
+
+
+class CallSessionOut(OutSchema):
+    id = fields.UUID()
+    connect_session_id = fields.UUID()
+    call_type = one_of(CALL_TYPES)
+    status = one_of(("CONNECTED", ENDED), metadata={"description": "ENDED once the consultation is over"})
+    livekit_room_name = fields.String()
+    video_permission_state = one_of(STATES)
+    patient_video_enabled = fields.Boolean()
+    created_at = fields.DateTime()

@@ -32,6 +32,15 @@ if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
     echo "warning: nginx missing; the front proxy tests will be skipped" >&2
   fi
 fi
+# Chromium (headless): the browser tests (CORS from another origin, EventSource, WebSocket).
+if ! command -v chromium >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing chromium (headless browser for the CORS and docs tests)"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  else
+    echo "warning: chromium missing; the browser tests will be skipped" >&2
+  fi
+fi
 # Azurite (blob storage emulator) for the blob tests, from package.json's devDependencies.
 _project=$(cd "$(dirname "$0")/.." && pwd)
 if [ ! -x "$_project/node_modules/.bin/azurite-blob" ]; then

@@ -14,14 +14,15 @@ create learns its id there).
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import ipaddress
 import uuid
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Iterable
+from typing import Any, AsyncIterator, Iterable
 
 from storage.pool import Connection
 
-from services.context import Context, transaction
+from services.context import Context, reading, transaction
 from storage import audit as store
 
 
@@ -67,3 +68,12 @@ async def audited(ctx: Context, actor: Actor, action: str, target_type: str,
         if entry.target_id is not None and not isinstance(entry.target_id, str):
             entry.target_id = str(entry.target_id)
         await record(conn, ctx, actor, entry)
+
+
+async def page(ctx: Context, *, actor_id: uuid.UUID | None, target_type: str | None, target_id: str | None,
+               action: str | None, date_from: dt.datetime | None, date_to: dt.datetime | None, limit: int,
+               offset: int) -> tuple[list[dict[str, Any]], int]:
+    """Audit rows matching every filter given, newest first."""
+    async with reading(ctx) as conn:
+        return await store.page(conn, actor_id=actor_id, target_type=target_type, target_id=target_id,
+                                action=action, date_from=date_from, date_to=date_to, limit=limit, offset=offset)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import uuid
 from typing import Any, Awaitable, Callable
 
@@ -45,15 +46,28 @@ def _inactive() -> Unauthorized:
 
 # --- OTP login (patients) -----------------------------------------------------------------
 
-async def request_otp(ctx: Context, sms: SmsProvider, phone: str, *, platform: str | None) -> None:
+async def request_otp(ctx: Context, sms: SmsProvider, phone: str, *, platform: str | None,
+                      min_interval: float | None = None) -> None:
     """A new code for the phone (replacing its previous one), sent by SMS. A code the provider did not
     take is discarded again (never left usable undelivered) and the answer is 503 SMS_UNAVAILABLE.
-    The code is stored before sending, in a statement of its own: no connection is held meanwhile."""
+    The code is stored before sending, in a statement of its own: no connection is held meanwhile.
+    `min_interval` (seconds; the rate limits are degraded, Redis being down): no new code while the
+    phone's current one is younger than that, on any process (429 with Retry-After), so the paid
+    SMS channel stays limited across every server."""
     settings, now = ctx.settings, ctx.now()
     code = otp_rules.new_code()
     hashed = otp_rules.code_hash(settings.jwt_secret, phone, code)
+    expires = otp_rules.expires_at(now, settings.otp_ttl)
     async with statements(ctx) as conn:
-        await otp_store.save_code(conn, phone, hashed, now=now, expires_at=otp_rules.expires_at(now, settings.otp_ttl))
+        if min_interval is None:
+            await otp_store.save_code(conn, phone, hashed, now=now, expires_at=expires)
+        else:
+            spacing = dt.timedelta(seconds=min_interval)
+            current = await otp_store.save_code_spaced(conn, phone, hashed, now=now, expires_at=expires,
+                                                       not_after=now - spacing)
+            if current is not None:
+                wait = (current + spacing - now).total_seconds()
+                raise TooManyRequests("Too many OTP requests; try again later", retry_after=max(1, math.ceil(wait)))
     try:
         await sms.send_otp(phone, code, platform=platform)
     except SmsError as exc:

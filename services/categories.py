@@ -1,5 +1,5 @@
-"""Health category use cases: the admin's create, update and delete (one statement each), and the
-patients' list, which needs a complete profile."""
+"""Health category use cases: the admin's create, update and delete (one statement each, audited in
+its transaction), and the patients' list, which needs a complete profile."""
 from __future__ import annotations
 
 import uuid
@@ -7,11 +7,13 @@ from typing import Any
 
 from domain.errors import Conflict, NotFound
 from domain.profile import is_profile_completed
-from services.context import Context, reading, statements
+from services.audit import Actor, audited
+from services.context import Context, reading
 from storage import categories as store
 from storage import users
 
 Row = dict[str, Any]
+CATEGORY = "category"  # the audit log's target type
 
 
 def not_found() -> NotFound:
@@ -22,33 +24,34 @@ def _name_taken(name: str) -> Conflict:
     return Conflict(f"A category named {name!r} already exists", code="CATEGORY_EXISTS")
 
 
-async def create(ctx: Context, values: dict[str, Any]) -> Row:
+async def create(ctx: Context, actor: Actor, values: dict[str, Any]) -> Row:
     """A new category; a name already taken (in any letter case) is 409."""
-    async with statements(ctx) as conn:
+    async with audited(ctx, actor, "category.create", CATEGORY, changed_fields=values) as (conn, entry):
         try:
-            return await store.create_category(conn, values)
+            row = await store.create_category(conn, values)
         except store.NameTaken:
             raise _name_taken(values["name"]) from None
+        entry.target_id = str(row["id"])
+    return row
 
 
-async def update(ctx: Context, category_id: uuid.UUID, changes: dict[str, Any]) -> Row:
+async def update(ctx: Context, actor: Actor, category_id: uuid.UUID, changes: dict[str, Any]) -> Row:
     """Partial update (nothing to change reads it); a name already taken is 409."""
-    async with statements(ctx) as conn:
+    async with audited(ctx, actor, "category.update", CATEGORY, category_id, changed_fields=changes) as (conn, _):
         try:
             row = (await store.update_category(conn, category_id, changes) if changes
                    else await store.get_category(conn, category_id))
         except store.NameTaken:
             raise _name_taken(changes.get("name", "")) from None
-    if row is None:
-        raise not_found()
+        if row is None:
+            raise not_found()
     return row
 
 
-async def delete(ctx: Context, category_id: uuid.UUID) -> None:
-    async with statements(ctx) as conn:
-        deleted = await store.delete_category(conn, category_id)
-    if not deleted:
-        raise not_found()
+async def delete(ctx: Context, actor: Actor, category_id: uuid.UUID) -> None:
+    async with audited(ctx, actor, "category.delete", CATEGORY, category_id) as (conn, _):
+        if not await store.delete_category(conn, category_id):
+            raise not_found()
 
 
 async def for_patient(ctx: Context, user_id: uuid.UUID, *, limit: int, offset: int) -> tuple[list[Row], int]:

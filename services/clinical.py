@@ -36,12 +36,13 @@ async def _push(conn: Connection, kind: str, session: Row, record: Row) -> None:
 
 
 async def create(ctx: Context, doctor: Caller, session_id: uuid.UUID, kind: str, items: list[dict[str, Any]],
-                 notes: str | None) -> Row:
-    """The session's first record of `kind` (a second: 409), pushed to the patient."""
+                 notes: str | None, details: dict[str, Any] | None = None) -> Row:
+    """The session's first record of `kind` (a second: 409), pushed to the patient. `details`: a
+    prescription's diagnosis and advice."""
     async with transaction(ctx) as conn:
         session = await session_for_participant(conn, session_id, doctor.role, doctor.id, lock=True)
         rules.check_writable(session["status"])
-        row = await clinical.create_record(conn, kind, session, items, notes, ctx.now())
+        row = await clinical.create_record(conn, kind, session, items, notes, ctx.now(), details)
         if row is None:
             raise rules.already_exists(kind)
         await _push(conn, kind, session, row)
@@ -49,7 +50,7 @@ async def create(ctx: Context, doctor: Caller, session_id: uuid.UUID, kind: str,
 
 
 async def replace(ctx: Context, store: BlobStore, doctor: Caller, session_id: uuid.UUID, kind: str,
-                  items: list[dict[str, Any]], notes: str | None) -> Row:
+                  items: list[dict[str, Any]], notes: str | None, details: dict[str, Any] | None = None) -> Row:
     """A full replacement (version + 1), pushed to the patient; a cached PDF of the old version is
     deleted after the commit."""
     async with transaction(ctx) as conn:
@@ -58,7 +59,7 @@ async def replace(ctx: Context, store: BlobStore, doctor: Caller, session_id: uu
         current = await clinical.get_record(conn, kind, session["id"], lock=True)
         if current is None:
             raise rules.nothing_to_replace(kind)
-        row = await clinical.replace_record(conn, kind, current["id"], items, notes, ctx.now())
+        row = await clinical.replace_record(conn, kind, current["id"], items, notes, ctx.now(), details)
         await _push(conn, kind, session, row)
     if current.get("pdf_blob"):  # the cached PDF shows what was replaced
         await blobs.quietly(store.delete(PRESCRIPTIONS, current["pdf_blob"]), "stale PDF")
@@ -112,5 +113,6 @@ def _document(row: Row, session: Row, doctor: Row, patient: Row, now: dt.datetim
         patient_name=patient["full_name"], patient_age=patient["age"], patient_sex=patient["sex"],
         date=rules.issue_date(issued), issued_at=issued, consultation_id=str(session["id"]),
         prescription_id=str(row["id"]), version=row["version"], notes=row["notes"],
+        diagnosis=row["diagnosis"], advice=row["advice"],
         medications=[Medication(m["name"], m["dosage"], m.get("duration"), m.get("instructions"))
                      for m in row["medications"]])

@@ -1,5 +1,8 @@
 """Device token use cases (push registration): register on app launch or token refresh,
-deactivate on logout. One statement each."""
+deactivate on logout. One statement each.
+
+A patient's token goes onto the community topic, and a deactivated one off it, through the push
+worker's next pass (gateway.push_topics: at most its poll interval later)."""
 from __future__ import annotations
 
 import uuid

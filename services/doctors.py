@@ -12,11 +12,13 @@ from domain import doctors as rules
 from domain import tokens as token_rules
 from domain.errors import Conflict, NotFound
 from domain.roles import Role
+from services.audit import Actor, audited
 from services.context import Context, reading, statements, transaction
 from storage import accounts, auth_tokens
 from storage import doctors as store
 
 Row = dict[str, Any]
+DOCTOR = "doctor"  # the audit log's target type
 
 
 def not_found() -> NotFound:
@@ -29,14 +31,14 @@ def _email_taken() -> Conflict:
 
 # --- admin --------------------------------------------------------------------------------
 
-async def create(ctx: Context, profile: dict[str, Any]) -> Row:
+async def create(ctx: Context, actor: Actor, profile: dict[str, Any]) -> Row:
     """A new doctor (password hashed) with a unique slug from name + speciality
     ("dr-ankit-shah-urology", then -2, -3...). Race-safe: a slug a concurrent create took is skipped
-    for the next. A duplicate email is 409."""
+    for the next. A duplicate email is 409. Audited (the field names, never the password)."""
     values = dict(profile)
     values["password_hash"] = await hash_password(values.pop("password"))
     base = rules.slug_base(values["full_name"], values["speciality_category"])
-    async with transaction(ctx) as conn:
+    async with audited(ctx, actor, "doctor.create", DOCTOR, changed_fields=profile) as (conn, entry):
         attempt = rules.next_slug_attempt(base, await store.taken_slugs(conn, base))
         while True:
             try:
@@ -44,11 +46,12 @@ async def create(ctx: Context, profile: dict[str, Any]) -> Row:
             except store.EmailTaken:
                 raise _email_taken() from None
             if row is not None:
+                entry.target_id = str(row["id"])
                 return row
             attempt += 1
 
 
-async def admin_update(ctx: Context, doctor_id: uuid.UUID, changes: dict[str, Any]) -> Row:
+async def admin_update(ctx: Context, actor: Actor, doctor_id: uuid.UUID, changes: dict[str, Any]) -> Row:
     """The admin's partial update of a doctor (active or not), in one transaction. A deactivated
     doctor goes OFFLINE; a duplicate email is 409; an unknown doctor 404 (nothing changed or revoked).
     Nothing to change reads the row as it is.
@@ -57,19 +60,20 @@ async def admin_update(ctx: Context, doctor_id: uuid.UUID, changes: dict[str, An
     the same transaction: its refresh tokens, the access tokens issued with them, and those issued
     before this second without one (domain.tokens.subject_revocations). The caller makes the
     revocations, and a change of `is_active` (logged by a trigger), effective in its own process
-    before answering (gateway.auth.sync)."""
+    before answering (gateway.auth.sync). Audited: `doctor.password.update` when the password is
+    among the changes, else `doctor.update` (the field names, never the values)."""
     values = rules.admin_changes(changes)
     password = values.pop("password", None)
-    if password is None and not values:
-        async with reading(ctx) as conn:
-            row = await store.get_doctor(conn, doctor_id, include_inactive=True)
-        if row is None:
-            raise not_found()
-        return row
+    action = "doctor.update" if password is None else "doctor.password.update"
     if password is not None:
         values["password_hash"] = await hash_password(password)
     now = ctx.now()
-    async with transaction(ctx) as conn:
+    async with audited(ctx, actor, action, DOCTOR, doctor_id, changed_fields=changes) as (conn, _):
+        if not values:
+            row = await store.get_doctor(conn, doctor_id, include_inactive=True)
+            if row is None:
+                raise not_found()
+            return row
         families = None
         if password is not None:
             # The order of every transaction that revokes an account's tokens (storage.accounts.

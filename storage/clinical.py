@@ -22,20 +22,27 @@ Row = dict[str, Any]
 _TABLES = {PRESCRIPTION: prescriptions, LAB_TESTS: lab_test_recommendations}
 # The column holding each record's items (jsonb).
 _ITEMS = {PRESCRIPTION: "medications", LAB_TESTS: "recommendations"}
+# Text columns a kind has besides its items and notes: a prescription's provisional diagnosis and
+# advice (migration 0014), written and replaced with it.
+DETAILS: dict[str, tuple[str, ...]] = {PRESCRIPTION: ("diagnosis", "advice"), LAB_TESTS: ()}
 _FIELDS = {kind: ", ".join(c.name for c in table.c) for kind, table in _TABLES.items()}
 
 _GET = {(kind, lock): (f"SELECT {_FIELDS[kind]} FROM {table.name} WHERE session_id = $1"
                        f"{' FOR UPDATE' if lock else ''}")
         for kind, table in _TABLES.items() for lock in (False, True)}
+_INSERTED = {kind: ", ".join(("session_id", "doctor_id", "patient_id", _ITEMS[kind], "notes", "created_at",
+                               "updated_at", *DETAILS[kind])) for kind in _TABLES}
+_VALUES = {kind: ", ".join(("$1", "$2", "$3", "$4::jsonb", "$5", "$6", "$6",
+                            *(f"${7 + i}" for i in range(len(DETAILS[kind]))))) for kind in _TABLES}
 _CREATE = {kind: f"""
-INSERT INTO {table.name} (session_id, doctor_id, patient_id, {_ITEMS[kind]}, notes, created_at, updated_at)
-VALUES ($1, $2, $3, $4::jsonb, $5, $6, $6)
+INSERT INTO {table.name} ({_INSERTED[kind]})
+VALUES ({_VALUES[kind]})
 ON CONFLICT (session_id) DO NOTHING
 RETURNING {_FIELDS[kind]}""" for kind, table in _TABLES.items()}
 _REPLACE = {
     PRESCRIPTION: f"""
 UPDATE prescriptions SET medications = $2::jsonb, notes = $3, version = version + 1, updated_at = $4,
-    pdf_blob = NULL, pdf_version = NULL, pdf_generated_at = NULL
+    diagnosis = $5, advice = $6, pdf_blob = NULL, pdf_version = NULL, pdf_generated_at = NULL
 WHERE id = $1 RETURNING {_FIELDS[PRESCRIPTION]}""",
     LAB_TESTS: f"""
 UPDATE lab_test_recommendations SET recommendations = $2::jsonb, notes = $3, version = version + 1, updated_at = $4
@@ -51,17 +58,23 @@ async def get_record(conn: Connection, kind: str, session_id: uuid.UUID, *, lock
     return dict(row) if row is not None else None
 
 
+def _details(kind: str, details: dict[str, Any] | None) -> list[Any]:
+    return [(details or {}).get(name) for name in DETAILS[kind]]
+
+
 async def create_record(conn: Connection, kind: str, session: Row, items: list[dict[str, Any]],
-                        notes: str | None, now: dt.datetime) -> Row | None:
-    """Insert the session's record; None when one already exists."""
+                        notes: str | None, now: dt.datetime, details: dict[str, Any] | None = None) -> Row | None:
+    """Insert the session's record; None when one already exists. `details`: the DETAILS columns of
+    the kind (absent: NULL)."""
     row = await driver.fetchrow(conn, _CREATE[kind], session["id"], session["doctor_id"], session["patient_id"],
-                                dumps_str(items), notes, now, begin=True)
+                                dumps_str(items), notes, now, *_details(kind, details), begin=True)
     return dict(row) if row is not None else None
 
 
 async def replace_record(conn: Connection, kind: str, record_id: uuid.UUID, items: list[dict[str, Any]],
-                         notes: str | None, now: dt.datetime) -> Row:
-    row = await driver.fetchrow(conn, _REPLACE[kind], record_id, dumps_str(items), notes, now, begin=True)
+                         notes: str | None, now: dt.datetime, details: dict[str, Any] | None = None) -> Row:
+    row = await driver.fetchrow(conn, _REPLACE[kind], record_id, dumps_str(items), notes, now,
+                                *_details(kind, details), begin=True)
     assert row is not None  # the caller holds the row
     return dict(row)
 

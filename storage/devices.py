@@ -13,13 +13,15 @@ from storage.tables import device_tokens
 
 _FIELDS = ", ".join(c.name for c in device_tokens.c)
 
-# Insert, or take over and reactivate the existing row (a phone that switched accounts).
+# Insert, or take over and reactivate the existing row (a phone that switched accounts). A
+# registration makes a pending community topic change due at once (gateway.push_topics).
 _REGISTER = f"""
 INSERT INTO device_tokens (token, user_id, role, platform, app_version, is_active, created_at, updated_at)
 VALUES ($1, $2, $3, $4, $5, true, $6, $6)
 ON CONFLICT (token) DO UPDATE SET user_id = EXCLUDED.user_id, role = EXCLUDED.role,
     platform = EXCLUDED.platform, app_version = EXCLUDED.app_version, is_active = true,
-    deactivated_at = NULL, deactivated_reason = NULL, updated_at = EXCLUDED.updated_at
+    deactivated_at = NULL, deactivated_reason = NULL, updated_at = EXCLUDED.updated_at,
+    community_retry_at = NULL
 RETURNING {_FIELDS}"""
 _DEACTIVATE_OWN = """
 WITH done AS (

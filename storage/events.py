@@ -25,6 +25,9 @@ _EVENT_COLUMNS = "INSERT INTO event_outbox (channel, event_type, data)"
 _PUSH_COLUMNS = "INSERT INTO notifications (recipient_role, recipient_id, event_type, title, body, data)"
 _INSERT_EVENT = _EVENT_COLUMNS + " VALUES ($1, $2, $3::jsonb)"
 _INSERT_PUSH = _PUSH_COLUMNS + " VALUES ($1, $2, $3, $4, $5, $6::jsonb)"
+# A push to an FCM topic (every device subscribed to it): one row, no recipient (migration 0015).
+_INSERT_TOPIC_PUSH = ("INSERT INTO notifications (topic, event_type, title, body, data) "
+                      "VALUES ($1, $2, $3, $4, $5::jsonb)")
 
 
 def doctor_requests_channel(doctor_id: uuid.UUID | str) -> str:
@@ -74,4 +77,11 @@ async def push_after_commit(conn: Connection, *, recipient_role: str, recipient_
                             event_type: str, title: str, body: str, data: dict[str, Any]) -> None:
     await driver.execute(conn, _INSERT_PUSH, *push_args(recipient_role, recipient_id, event_type=event_type,
                                                          title=title, body=body, data=data), begin=True)
+    conn.info[PUSH_PENDING] = True
+
+
+async def push_topic_after_commit(conn: Connection, *, topic: str, event_type: str, title: str, body: str,
+                                  data: dict[str, Any]) -> None:
+    """One push to every device on `topic`, sent by the push worker as one FCM topic message."""
+    await driver.execute(conn, _INSERT_TOPIC_PUSH, topic, event_type, title, body, dumps_str(data), begin=True)
     conn.info[PUSH_PENDING] = True

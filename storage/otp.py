@@ -16,6 +16,9 @@ from storage import driver
 _SAVE = """INSERT INTO otp_codes (phone, code_hash, expires_at, attempts, created_at) VALUES ($1, $2, $3, 0, $4)
 ON CONFLICT (phone) DO UPDATE SET code_hash = EXCLUDED.code_hash, expires_at = EXCLUDED.expires_at,
                                   attempts = 0, created_at = EXCLUDED.created_at"""
+# The same, unless the phone's current code is younger than $5 (created after it): no row then.
+_SAVE_SPACED = _SAVE + "\nWHERE otp_codes.created_at <= $5 RETURNING phone"
+_CREATED_AT = "SELECT created_at FROM otp_codes WHERE phone = $1"
 _DISCARD = "DELETE FROM otp_codes WHERE phone = $1 AND code_hash = $2"
 # $1 phone, $2 now, $3 the code's hash / the attempt limit.
 _TAKE = ("DELETE FROM otp_codes WHERE phone = $1 AND expires_at > $2 AND code_hash = $3 AND attempts < $4 "
@@ -29,6 +32,16 @@ _DELETE_EXPIRED = "DELETE FROM otp_codes WHERE phone = $1 AND expires_at <= $2"
 async def save_code(conn: Connection, phone: str, hashed: str, *, now: dt.datetime,
                     expires_at: dt.datetime) -> None:
     await driver.execute(conn, _SAVE, phone, hashed, expires_at, now)
+
+
+async def save_code_spaced(conn: Connection, phone: str, hashed: str, *, now: dt.datetime,
+                           expires_at: dt.datetime, not_after: dt.datetime) -> dt.datetime | None:
+    """Save the code unless the phone's current one was created after `not_after` (one statement, so
+    concurrent requests on any process cannot both pass); None if saved, else when the current one
+    was created."""
+    if await driver.fetchval(conn, _SAVE_SPACED, phone, hashed, expires_at, now, not_after) is not None:
+        return None
+    return await driver.fetchval(conn, _CREATED_AT, phone) or now
 
 
 async def discard_code(conn: Connection, phone: str, hashed: str) -> None:

@@ -26,7 +26,7 @@ WHERE id = ANY(ARRAY(
         WHERE status = 'PENDING' AND (next_attempt_at <= $1 OR attempts = 0)
         ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED))
   AND status = 'PENDING'
-RETURNING id, recipient_role, recipient_id, event_type, title, body, data::text AS data, attempts
+RETURNING id, recipient_role, recipient_id, topic, event_type, title, body, data::text AS data, attempts
 """
 
 _DEVICES = """
@@ -46,8 +46,10 @@ FROM unnest($1::uuid[], $2::int[], $3::text[], $4::int[], $5::text[], $6::timest
 WHERE n.id = ANY($1::uuid[]) AND n.id = v.id AND n.status = 'PENDING' AND n.attempts = v.attempts
 """
 
+# FCM dropped the token, its topic subscriptions with it (nothing left to unsubscribe).
 _DEACTIVATE = """
-UPDATE device_tokens SET is_active = false, deactivated_at = $3, deactivated_reason = $2, updated_at = $3
+UPDATE device_tokens SET is_active = false, deactivated_at = $3, deactivated_reason = $2, updated_at = $3,
+    community_subscribed = false, community_retry_at = NULL
 WHERE token = ANY($1::text[]) AND is_active
 """
 
@@ -68,6 +70,12 @@ async def devices(conn: asyncpg.Connection, recipients: set[tuple[str, uuid.UUID
         for role, user_id, token in await conn.fetch(_DEVICES, list(roles), list(user_ids)):
             out.setdefault((role, user_id), []).append(token)
     return out
+
+
+async def deactivate(conn: asyncpg.Connection, tokens: list[str], *, reason: str, now: dt.datetime) -> None:
+    """Tokens FCM no longer knows: inactive from now on."""
+    if tokens:
+        await conn.execute(_DEACTIVATE, tokens, reason[:200], now)
 
 
 async def record(conn: asyncpg.Connection, outcomes: list[dict[str, Any]], *, rejected_tokens: list[str],

@@ -5,6 +5,13 @@ key) whose `token_uri` points here, and FCM_SEND_URL pointing at /v1/projects/{p
 The token endpoint verifies the SDK's signed JWT assertion; the send endpoint checks the bearer
 token it issued. Per-token scripted outcomes: `fake.script(token, 503, 503)` answers 503 twice, then
 succeeds; `fake.unregister(token)` answers UNREGISTERED for good.
+
+Topics: the SDK's `subscribe_to_topic` / `unsubscribe_from_topic` (firebase-admin 7.x: FCM v1
+`POST .../registrations/{token}/topicSubscriptions?topic_name=` and
+`DELETE .../registrations/{token}/topicSubscriptions/{topic}?allow_missing=true`, one call per
+token) are kept in `subscriptions`; a message with a `topic` lands in `received` (and
+`topic_messages(topic)`), as one message, however many devices are subscribed.
+`fake.script_topic(token, 503)` scripts subscription calls the way `script` does sends.
 """
 from __future__ import annotations
 
@@ -42,6 +49,9 @@ class FakeFcm:
         self.attempts: collections.Counter[str] = collections.Counter()  # send calls per token
         self.token_requests = 0
         self._scripts: dict[str, collections.deque[int]] = {}
+        self._topic_scripts: dict[str, collections.deque[int]] = {}
+        self.subscriptions: dict[str, set[str]] = collections.defaultdict(set)  # topic → tokens
+        self.topic_calls: collections.Counter[str] = collections.Counter()       # subscription calls per token
         self._unregistered: set[str] = set()
         self._ids = itertools.count(1)
         self.server: TestServer | None = None
@@ -54,6 +64,12 @@ class FakeFcm:
     def unregister(self, token: str) -> None:
         self._unregistered.add(token)
 
+    def script_topic(self, token: str, *statuses: int) -> None:
+        self._topic_scripts[token] = collections.deque(statuses)
+
+    def topic_messages(self, topic: str) -> list[dict[str, Any]]:
+        return [m for m in self.received if m.get("topic") == topic]
+
     def delivered_to(self, token: str) -> list[dict[str, Any]]:
         return [m for m in self.received if m.get("token") == token]
 
@@ -63,6 +79,9 @@ class FakeFcm:
         app = web.Application()
         app.router.add_post("/token", self._token)
         app.router.add_post("/v1/projects/{project}/messages:send", self._send)
+        app.router.add_post("/v1/projects/{project}/registrations/{token}/topicSubscriptions", self._subscribe)
+        app.router.add_delete("/v1/projects/{project}/registrations/{token}/topicSubscriptions/{topic}",
+                              self._unsubscribe)
         self.server = TestServer(app, host="127.0.0.1")
         await self.server.start_server()
         return self
@@ -117,7 +136,7 @@ class FakeFcm:
             return google_error(404, "Project not found.")
         body = await request.json()
         message = body.get("message") or {}
-        token = message.get("token", "")
+        token = message.get("token") or ("/topics/" + message["topic"] if message.get("topic") else "")
         self.attempts[token] += 1
         if token in self._unregistered:
             return google_error(404, "Requested entity was not found.", "UNREGISTERED")
@@ -131,3 +150,38 @@ class FakeFcm:
             return google_error(400, "Invalid JSON payload: data values must be strings.", "INVALID_ARGUMENT")
         self.received.append(message)
         return web.json_response({"name": f"projects/{PROJECT_ID}/messages/{next(self._ids)}"})
+
+    def _topic_refusal(self, request: web.Request, token: str) -> web.Response | None:
+        if request.headers.get("Authorization") != f"Bearer {ACCESS_TOKEN}":
+            return google_error(401, "Request had invalid authentication credentials.")
+        if request.match_info["project"] != PROJECT_ID:
+            return google_error(404, "Project not found.")
+        self.topic_calls[token] += 1
+        script = self._topic_scripts.get(token)
+        if script:
+            status = script.popleft()
+            return google_error(status, "The service is currently unavailable.",
+                                "UNAVAILABLE" if status == 503 else "INTERNAL")
+        return None
+
+    async def _subscribe(self, request: web.Request) -> web.Response:
+        token, topic = request.match_info["token"], request.query.get("topic_name", "")
+        refusal = self._topic_refusal(request, token)
+        if refusal is not None:
+            return refusal
+        if not topic:
+            return google_error(400, "topic_name is required.")
+        if token in self._unregistered:
+            return google_error(404, "Requested entity was not found.", "UNREGISTERED")
+        self.subscriptions[topic].add(token)
+        return web.json_response({})
+
+    async def _unsubscribe(self, request: web.Request) -> web.Response:
+        token, topic = request.match_info["token"], request.match_info["topic"]
+        refusal = self._topic_refusal(request, token)
+        if refusal is not None:
+            return refusal
+        if token not in self.subscriptions[topic] and request.query.get("allow_missing") != "true":
+            return google_error(404, "Requested entity was not found.")
+        self.subscriptions[topic].discard(token)
+        return web.json_response({})

@@ -3,7 +3,8 @@ concrete URL for each, so matrix tests (roles, ownership) can walk all routes wi
 
 `app_routes(app)` flattens `app.router.routes()`, which already includes the routes of sub-apps
 (aiohttp iterates a PrefixedSubAppResource as its sub-app's routes, with the prefix applied to their
-canonical paths). HEAD routes that aiohttp adds beside a GET (`add_get`) are left out.
+canonical paths). HEAD routes that aiohttp adds beside a GET (`add_get`) are left out, and so are the
+CORS preflight (OPTIONS) routes gateway.cors adds to every resource.
 
 `concrete_path(app, route)` fills each path parameter with a value its regex accepts (UUIDs: a random
 uuid4, so the object never exists) and checks, through the router itself, that the URL resolves to
@@ -20,6 +21,8 @@ from dataclasses import dataclass
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 from aiohttp.web_urldispatcher import AbstractRoute, StaticResource
+
+from gateway.cors import is_preflight
 
 # Values for path parameters that are not ids. A parameter named `id` or `*_id` gets a uuid4.
 PARAM_VALUES: dict[str, Callable[[], str]] = {
@@ -68,7 +71,8 @@ def app_routes(app: web.Application, *, include_auto_head: bool = False) -> list
     """Every route of `app` (sub-apps included), in registration order."""
     infos: list[RouteInfo] = []
     for route in app.router.routes():
-        infos.append(RouteInfo(route.method.upper(), _canonical(route), route))
+        if not is_preflight(route):
+            infos.append(RouteInfo(route.method.upper(), _canonical(route), route))
     if include_auto_head:
         return infos
     gets = {info.path for info in infos if info.method == "GET"}

@@ -38,7 +38,8 @@ async def add_followup(db, session_id, doctor, patient_id):
     async with db.begin() as conn:
         await conn.execute(sa.insert(followups).values(
             parent_session_id=session_id, doctor_id=doctor["id"], patient_id=patient_id,
-            scheduled_date=dt.date(2026, 2, 20)))
+            scheduled_date=dt.date(2026, 2, 20), past_at=dt.datetime(2026, 2, 20, 18, 30, tzinfo=dt.timezone.utc),
+            remind_at=dt.datetime(2026, 2, 20, 3, 30, tzinfo=dt.timezone.utc)))
 
 
 @pytest.fixture

@@ -258,6 +258,8 @@ async def test_shutdown_ends_open_streams_cleanly(client, auth, people):
     await reader.next()
     for hook in app[keys.SHUTDOWN_HOOKS]:
         await hook()
+    last = await reader.next(timeout=5)  # a short reconnection delay: come back at once, elsewhere
+    assert last.retry is not None and 0 < last.retry <= 1000 and last.event is None and last.raw_data is None
     with pytest.raises(EOFError):  # the chunked body ends properly, no reset
         await reader.next(timeout=5)
     assert app[keys.STREAMS].count() == 0

@@ -130,8 +130,11 @@ async def test_session_endpoints_on_one_process_reach_the_stream_on_another(sett
             [gone] = await reader.events(1, timeout=10)
             assert (gone.event, gone.data) == ("session_request_removed",
                                                {"session_id": session_id, "status": "REJECTED"})
-            # SIGTERM with the stream open: the stream ends cleanly, the process exits 0.
+            # SIGTERM with the stream open: the stream ends cleanly, after a short `retry` (come back
+            # at once, to another process), and the process exits 0.
             assert await a.stop() == 0
+            last = await reader.next(timeout=5)
+            assert last.retry is not None and last.retry <= 1000 and last.raw_data is None
             with pytest.raises(EOFError):
                 await reader.next(timeout=5)
     finally:

@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from gateway import keys
+from storage.redis import breaker_of
 from tests import factories
 from tests.servers import start_redis
 from tests.test_stream import nothing_more, open_stream, relayed, remove_session, request_session
@@ -50,6 +51,8 @@ async def test_streams_survive_a_redis_restart_without_losing_events(make_client
         while relay.passes < passes + 2:
             await asyncio.sleep(0.02)
     assert await unpublished(db) == 2                                   # waiting in the outbox
+    breaker = breaker_of(app[keys.REDIS])
+    assert breaker.is_open  # nothing tries Redis meanwhile but the breaker's probe (tests/test_faults_redis.py)
 
     # A console that connects while Redis is down still gets its snapshot.
     late = await open_stream(client, headers)
@@ -77,4 +80,4 @@ async def test_streams_survive_a_redis_restart_without_losing_events(make_client
     third = await request_session(app, doctor, patients[2])
     for stream in (reader, late, resumed):
         assert [m.data for m in await stream.events(1, timeout=10)] == [third]
-    assert app[keys.BUS].listener.ready
+    assert app[keys.BUS].listener.ready and not breaker.is_open

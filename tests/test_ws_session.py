@@ -77,7 +77,7 @@ async def _status_of(client, path, **kwargs):
 
 async def test_refused_before_upgrade(make_client, db, auth, settings, pair):
     patient, doctor, session = pair
-    client = await make_client(ws_allowed_origins=("https://console.allign.in",))
+    client = await make_client(cors_allowed_origins=("https://console.allign.in",))
     assert await _status_of(client, ws_path(session)) == 401
     stranger = await factories.make_user(db)
     assert await _status_of(client, ws_path(session), headers=auth("client", stranger["id"])) == 404

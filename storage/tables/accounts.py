@@ -26,6 +26,11 @@ users = sa.Table(
 )
 # The revocation view's full load lists inactive accounts without reading all users (migration 0011).
 sa.Index("ix_users_inactive", users.c.id, postgresql_where=sa.not_(users.c.is_active))
+# The admin console's account search (migration 0015): name, email and phone anywhere, newest first.
+for _column in ("full_name", "email", "phone"):
+    sa.Index(f"ix_users_{_column}_trgm", users.c[_column], postgresql_using="gin",
+             postgresql_ops={_column: "gin_trgm_ops"})
+sa.Index("ix_users_created_at", users.c.created_at.desc(), users.c.id.desc())
 
 admins = sa.Table(
     "admins", metadata,

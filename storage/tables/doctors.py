@@ -43,6 +43,8 @@ sa.Index("ix_doctors_full_name_trgm", doctors.c.full_name, postgresql_using="gin
 sa.Index("ix_doctors_speciality_trgm", doctors.c.speciality_category, postgresql_using="gin",
          postgresql_ops={"speciality_category": "gin_trgm_ops"})
 sa.Index("ix_doctors_slug_trgm", doctors.c.slug, postgresql_using="gin", postgresql_ops={"slug": "gin_trgm_ops"})
+# The admin console's account list, newest first (migration 0015).
+sa.Index("ix_doctors_created_at", doctors.c.created_at.desc(), doctors.c.id.desc())
 
 # Doctor search (storage/doctor_search.py), kept in step with `doctors` by the triggers and SQL
 # functions of migration 0003, which write and read both tables; the code only calls the functions.
@@ -101,6 +103,20 @@ reviews = sa.Table(
     sa.Column("reply_text", sa.Text),
     sa.Column("replied_at", sa.DateTime(timezone=True)),
     created_at(),
+    sa.Column("reply_updated_at", sa.DateTime(timezone=True)),  # migration 0014
     sa.CheckConstraint("rating >= 1.0 AND rating <= 5.0", name="rating"),
 )
-sa.Index("ix_reviews_doctor_created", reviews.c.doctor_id, reviews.c.created_at.desc(), reviews.c.id.desc())
+# A doctor's reviews newest first; rating and replied_at included so one doctor's review analytics
+# are index-only scans (migration 0014).
+sa.Index("ix_reviews_doctor_created", reviews.c.doctor_id, reviews.c.created_at.desc(), reviews.c.id.desc(),
+         postgresql_include=["rating", "replied_at"])
+
+# Migration 0014: the last review reminder a doctor sent for a session (at most one per 24 h, claimed
+# by a conditional upsert).
+review_reminders = sa.Table(
+    "review_reminders", metadata,
+    sa.Column("session_id", UUID(as_uuid=True), sa.ForeignKey("connect_sessions.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("sent_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("sent_count", sa.Integer, nullable=False, server_default="1"),
+)

@@ -47,8 +47,9 @@ sa.Index("ix_event_outbox_unpublished", event_outbox.c.event_id,
 notifications = sa.Table(
     "notifications", metadata,
     uuid_pk(),
-    sa.Column("recipient_role", sa.Text, nullable=False),
-    sa.Column("recipient_id", UUID(as_uuid=True), nullable=False),
+    # A push to one account (role and id), or to an FCM topic (migration 0015): exactly one of the two.
+    sa.Column("recipient_role", sa.Text),
+    sa.Column("recipient_id", UUID(as_uuid=True)),
     sa.Column("event_type", sa.Text, nullable=False),
     sa.Column("title", sa.Text, nullable=False),
     sa.Column("body", sa.Text, nullable=False),
@@ -60,7 +61,10 @@ notifications = sa.Table(
     sa.Column("devices", sa.Integer, nullable=False, server_default="0"),
     sa.Column("sent_at", sa.DateTime(timezone=True)),
     created_at(),
+    sa.Column("topic", sa.Text),
     sa.CheckConstraint("status IN ('PENDING','SENT','LOGGED','FAILED','NO_DEVICES')", name="status"),
+    sa.CheckConstraint("(topic IS NULL AND recipient_role IS NOT NULL AND recipient_id IS NOT NULL) "
+                       "OR (topic IS NOT NULL AND recipient_role IS NULL AND recipient_id IS NULL)", name="recipient"),
     postgresql_with=QUEUE_VACUUM,
 )
 sa.Index("ix_notifications_due", notifications.c.next_attempt_at,

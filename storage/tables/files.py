@@ -104,6 +104,11 @@ prescriptions = sa.Table(
     sa.Column("pdf_generated_at", sa.DateTime(timezone=True)),
     created_at(),
     updated_at(),
+    # Migration 0014: the provisional diagnosis and advice of the TPG prescription format.
+    sa.Column("diagnosis", sa.Text),
+    sa.Column("advice", sa.Text),
+    sa.CheckConstraint("char_length(diagnosis) <= 500", name="diagnosis"),
+    sa.CheckConstraint("char_length(advice) <= 2000", name="advice"),
 )
 
 lab_test_recommendations = sa.Table(

@@ -59,8 +59,14 @@ device_tokens = sa.Table(
     sa.Column("deactivated_reason", sa.Text),
     created_at(),
     updated_at(),
+    # Whether FCM has the token on the community topic; the push worker makes it match "active
+    # patient token" (migration 0015), retrying a failed call after community_retry_at.
+    sa.Column("community_subscribed", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("community_retry_at", sa.DateTime(timezone=True)),
     sa.CheckConstraint("role IN ('client','doctor','admin')", name="role"),
     sa.CheckConstraint("platform IN ('android','ios')", name="platform"),
 )
 sa.Index("ix_device_tokens_recipient", device_tokens.c.role, device_tokens.c.user_id,
          postgresql_where=device_tokens.c.is_active)
+sa.Index("ix_device_tokens_community_pending", device_tokens.c.id,
+         postgresql_where=sa.text("community_subscribed <> (is_active AND role = 'client')"))

@@ -52,6 +52,9 @@ sa.Index("ix_connect_sessions_expiry", connect_sessions.c.expires_at,
 # Dashboard: "sessions started today" per doctor.
 sa.Index("ix_connect_sessions_doctor_started", connect_sessions.c.doctor_id, connect_sessions.c.started_at,
          postgresql_where=connect_sessions.c.started_at.is_not(None))
+# Doctor performance: a doctor's ended sessions by end time, with what was billed (migration 0014).
+sa.Index("ix_connect_sessions_doctor_ended", connect_sessions.c.doctor_id, connect_sessions.c.ended_at,
+         postgresql_include=["billed_minutes", "billed_amount"], postgresql_where=connect_sessions.c.status == "ENDED")
 
 followups = sa.Table(
     "followups", metadata,
@@ -69,10 +72,25 @@ followups = sa.Table(
     sa.Column("reminder_sent_at", sa.DateTime(timezone=True)),
     created_at(),
     updated_at(),
+    # Migration 0014: every transition is conditional on the version it read; `past_at` (its time, or
+    # the end of its day without one) and `remind_at` are fixed whenever the schedule is set.
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("cancelled_by", sa.Text),
+    sa.Column("past_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("remind_at", sa.DateTime(timezone=True), nullable=False),
     sa.CheckConstraint("status IN ('PENDING_PATIENT','ACCEPTED','REJECTED','RESCHEDULE_REQUESTED','CANCELLED')",
                        name="status"),
+    sa.CheckConstraint("cancelled_by IS NULL OR cancelled_by IN ('client','doctor')", name="cancelled_by"),
 )
 sa.Index("ix_followups_parent", followups.c.parent_session_id)
+# One open follow-up per parent session (migration 0014).
+sa.Index("uq_followups_parent_open", followups.c.parent_session_id, unique=True,
+         postgresql_where=followups.c.status.in_(("PENDING_PATIENT", "RESCHEDULE_REQUESTED", "ACCEPTED")))
+sa.Index("ix_followups_patient", followups.c.patient_id, followups.c.past_at)
+sa.Index("ix_followups_doctor", followups.c.doctor_id, followups.c.past_at)
+# Exactly the follow-ups the reminder job still has to look at.
+sa.Index("ix_followups_reminder_due", followups.c.remind_at,
+         postgresql_where=sa.and_(followups.c.status == "ACCEPTED", followups.c.reminder_sent_at.is_(None)))
 
 wallets = sa.Table(
     "wallets", metadata,
