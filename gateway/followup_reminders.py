@@ -9,16 +9,13 @@ accepted) is due again for its new time. Runs on the app clock.
 """
 from __future__ import annotations
 
-import asyncio
-import logging
 
 from aiohttp import web
 
 from gateway import keys
+from gateway.jobs import every
 from gateway.tx import services
 from services import followups
-
-log = logging.getLogger(__name__)
 
 
 async def remind_once(app: web.Application) -> int:
@@ -32,12 +29,4 @@ async def remind_once(app: web.Application) -> int:
 
 
 async def followup_reminder(app: web.Application) -> None:
-    interval = app[keys.SETTINGS].followup_reminder_interval
-    while True:
-        await asyncio.sleep(interval)  # first pass after one interval: start-up is busy enough
-        try:
-            pushed = await remind_once(app)
-            if pushed:
-                log.info("follow-up reminders pushed: %d", pushed)
-        except Exception:
-            log.exception("follow-up reminder pass failed")
+    await every(app[keys.SETTINGS].followup_reminder_interval, lambda: remind_once(app), "follow-up reminders pushed")

@@ -12,6 +12,7 @@ from typing import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 
 from common.tasks import stop_task
+from storage.pool import DatabaseUnavailable, PoolTimeout
 
 log = logging.getLogger(__name__)
 Job = Callable[[web.Application], Awaitable[None]]
@@ -25,6 +26,30 @@ def registered_jobs() -> list[Job]:
     from gateway.sweeper import session_sweeper
 
     return [session_sweeper, payment_reconciler, followup_reminder]
+
+
+async def every(interval: float, one_pass: Callable[[], Awaitable[int]], what: str) -> None:
+    """Run `one_pass` every `interval` seconds (the first after one interval: start-up is busy
+    enough) and log how many it handled. It survives its own errors; a database outage is logged
+    once when it starts and once when it ends, not as a traceback on every pass."""
+    outage = False
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            handled = await one_pass()
+        except (DatabaseUnavailable, PoolTimeout) as exc:
+            if not outage:
+                log.warning("%s: database unavailable (%s); retrying every %g s", what, exc, interval)
+            outage = True
+            continue
+        except Exception:
+            log.exception("%s: pass failed", what)
+            continue
+        if outage:
+            log.info("%s: database available again", what)
+            outage = False
+        if handled:
+            log.info("%s: %d", what, handled)
 
 
 async def jobs_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -9,16 +9,13 @@ app clock.
 """
 from __future__ import annotations
 
-import asyncio
-import logging
 
 from aiohttp import web
 
 from gateway import keys
+from gateway.jobs import every
 from gateway.tx import services
 from services import payments
-
-log = logging.getLogger(__name__)
 
 
 async def reconcile_once(app: web.Application) -> int:
@@ -32,12 +29,5 @@ async def reconcile_once(app: web.Application) -> int:
 
 
 async def payment_reconciler(app: web.Application) -> None:
-    interval = app[keys.SETTINGS].payment_reconcile_interval
-    while True:
-        await asyncio.sleep(interval)  # first pass after one interval: start-up is busy enough
-        try:
-            settled = await reconcile_once(app)
-            if settled:
-                log.info("payment reconciliation settled %d orders", settled)
-        except Exception:
-            log.exception("payment reconciliation pass failed")
+    await every(app[keys.SETTINGS].payment_reconcile_interval, lambda: reconcile_once(app),
+                "payment orders settled by reconciliation")
