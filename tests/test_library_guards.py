@@ -64,3 +64,23 @@ def test_aiohttp_sse_prepare_is_what_request_stream_replaces():
     if "self._ping_task" not in init or "= None" not in init:
         _fail("EventSourceResponse no longer starts with no ping task", "handlers.session_stream.RequestStream",
               "check that send() works without the ping task")
+
+
+def test_aiohttp_server_factory_internals():
+    """gateway/protocol_errors.install wraps Application._make_handler and rebuilds the Server from
+    its private `_kwargs` and `_loop`, so that RequestHandler.handle_error answers in JSON."""
+    from aiohttp import web
+    from aiohttp.web_protocol import RequestHandler
+
+    if not callable(getattr(web.Application, "_make_handler", None)):
+        _fail("web.Application._make_handler is gone", "gateway.protocol_errors.install",
+              "find how runners build the app's Server now")
+    init = inspect.getsource(web.Server.__init__)
+    for attribute in ("self._kwargs", "self._loop", "self.request_factory", "self.handler_cancellation"):
+        if attribute not in init:
+            _fail(f"web.Server no longer sets {attribute}", "gateway.protocol_errors._Server",
+                  "rebuild the Server with what its __init__ keeps now")
+    params = list(inspect.signature(RequestHandler.handle_error).parameters)
+    if params[:5] != ["self", "request", "status", "exc", "message"]:
+        _fail(f"RequestHandler.handle_error's signature is now {params}", "gateway.protocol_errors.JsonErrorHandler",
+              "match the new signature")
