@@ -26,7 +26,7 @@ REVOCATION VIEW (the one place its bound is written down)
   event loop stalled), a request is checked directly in the database, exactly as strictly, with one
   statement (`storage.accounts.access_state`); if that fails too the request is a 503 with
   Retry-After: 1 (DATABASE_UNAVAILABLE when PostgreSQL cannot be reached, as every endpoint then
-  answers; DATABASE_BUSY when no pooled connection is free; AUTH_UNAVAILABLE for any other failure):
+  answers, or no pooled connection is free in time; AUTH_UNAVAILABLE for any other failure):
   never a token accepted on stale knowledge. A
   `sync` that does not complete within SYNC_TIMEOUT marks the view not current until it has been
   loaded whole again.
@@ -335,7 +335,7 @@ async def _refusal_from_database(app: web.Application, claims: tokens.Claims) ->
         async with app[keys.DB].connect() as conn:
             active, revoked = await accounts.access_state(conn, claims.role, claims.subject, refs, claims.issued_at)
     except (PoolTimeout, DatabaseUnavailable, asyncpg.QueryCanceledError):
-        raise  # 503 DATABASE_BUSY / DATABASE_UNAVAILABLE (gateway.middlewares), as every endpoint answers
+        raise  # 503 DATABASE_UNAVAILABLE (gateway.middlewares), as every endpoint answers
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
         log.warning("token check: revocation view not current and the database check failed (%s)",
                     type(exc).__name__)

@@ -115,7 +115,8 @@ def _error_response(request: web.Request, error: Exception) -> web.Response:
         return error_response(422, flatten_errors(exc.messages, "body"), "VALIDATION_ERROR")
     except PoolTimeout:
         log.warning("no database connection free within the pool timeout request_id=%s", request.get(REQUEST_ID))
-        return error_response(503, "Server busy, try again", "DATABASE_BUSY", {"Retry-After": "1"})
+        # One code for every way the database cannot serve now (issue 17): clients retry after 1 s.
+        return error_response(503, "Database busy, try again", "DATABASE_UNAVAILABLE", {"Retry-After": "1"})
     except (DatabaseUnavailable, asyncpg.QueryCanceledError) as exc:
         # QueryCanceledError: a statement_timeout (or an operator's cancel) cut the statement short;
         # its transaction rolled back, so the request can simply be tried again.

@@ -282,7 +282,7 @@ class SessionSocket:
             except (ConnectionError, RuntimeError):
                 return
             except PoolTimeout:
-                await self._reply_error(client_frame.ref, 503, "DATABASE_BUSY", "Server busy, try again")
+                await self._reply_error(client_frame.ref, 503, "DATABASE_UNAVAILABLE", "Database busy, try again")
             except (DatabaseUnavailable, asyncpg.QueryCanceledError):
                 await self._reply_error(client_frame.ref, 503, "DATABASE_UNAVAILABLE",
                                         "Database temporarily unavailable, try again")

@@ -103,7 +103,7 @@ async def test_a_connection_lost_under_a_statement_is_unavailable_and_replaced(c
     assert [(await client.get("/api/v2/doctors/all_doctors_list")).status for _ in range(2)] == [200, 200]
 
 
-async def test_a_request_that_gets_no_database_connection_in_time_is_503_busy(make_client, db, auth):
+async def test_a_request_that_gets_no_database_connection_in_time_is_503(make_client, db, auth):
     """The pool is a hard cap: a request waits for a connection, then answers 503 (never opens more)."""
     client = await make_client(db_pool_size=1, db_pool_timeout_ms=200)
     user = await factories.make_user(db)
@@ -112,7 +112,7 @@ async def test_a_request_that_gets_no_database_connection_in_time_is_503_busy(ma
         await driver.fetchval(held, "SELECT 1")
         resp = await client.get(me, headers=auth("client", user["id"]))
         assert resp.status == 503 and resp.headers["Retry-After"] == "1"
-        assert (await resp.json())["code"] == "DATABASE_BUSY"
+        assert (await resp.json())["code"] == "DATABASE_UNAVAILABLE"
         assert client.server.app[keys.DB].checked_out() == 1
     assert (await client.get(me, headers=auth("client", user["id"]))).status == 200
 
