@@ -34,6 +34,8 @@ def _banner(settings: Settings) -> None:
     workers = f", {settings.workers} workers" if settings.workers > 1 else ""
     print(f"Allign API v2 listening on {settings.base_url} (env={settings.env}{workers})", flush=True)
     print(f"  API under {settings.base_url}/api/v2   health: {settings.base_url}/healthz", flush=True)
+    print(f"  docs: {settings.base_url}/api/v2/docs   realtime (SSE, websocket): {settings.base_url}/api/v2/docs/realtime",
+          flush=True)
     if not settings.is_production:
         from gateway.seed import login_help
         for line in login_help(settings):

@@ -94,10 +94,7 @@ SERVER_FRAMES: dict[str, tuple[str, dict[str, Any], bool]] = {
                           message_ids={"type": "array", "items": UUID}), True),
     "message.attachment": ("An attachment of the session was uploaded.", _ref("AttachmentOut"), True),
     "video.permission": ("The patient's video permission changed (live events also say how), or its current "
-                         "state after a database resume.", {"allOf": [_ref("VideoPermissionOut"), {
-                             "type": "object", "properties": {
-                                 "previous_state": {"type": "string"}, "action": {"type": "string"},
-                                 "changed_by": PARTY, "changed_at": DATETIME}}]}, True),
+                         "state after a database resume.", _ref("VideoPermissionEvent"), True),
     "session.ended": ("The consultation is over; the server then closes with 1000.",
                       _obj(("session_id", "ended_by", "reason", "ended_at"), session_id=UUID,
                            ended_by={"type": ["string", "null"]}, reason={"type": ["string", "null"]},
@@ -143,7 +140,11 @@ def _frame_payload(type_: str, data: dict[str, Any], *, client: bool, durable: b
         id_schema = EVENT_ID
     else:
         id_schema = {"type": "null", "description": "Not a bus event: nothing to resume from"}
-    required = ["type", "data"] if client else ["type", "data", "id"]
+    if client:  # a frame without `data` (or with null) counts as `{}`: needed only where it holds fields
+        required = ["type", "data"] if "$ref" in data else ["type"]
+        data = data if "$ref" in data else {**data, "type": ["object", "null"]}
+    else:
+        required = ["type", "data", "id"]
     return {"type": "object", "required": required, "properties": {
         "type": {"type": "string", "const": type_}, "data": data, "id": id_schema}}
 
@@ -217,6 +218,11 @@ def document(base_url: str) -> dict[str, Any]:
     components, stream_messages, socket_messages = _messages()
     schemas = schema_components(MessageCreate, ReceiptBody, MessageOut, AttachmentOut, VideoPermissionOut,
                                 RequestItemOut)
+    # The REST shape, and how it changed (live events only: a database resume sends the state alone).
+    permission = schemas["VideoPermissionOut"]
+    schemas["VideoPermissionEvent"] = {**permission, "properties": {
+        **permission["properties"], "previous_state": {"type": "string"}, "action": {"type": "string"},
+        "changed_by": PARTY, "changed_at": DATETIME}}
     operations: dict[str, Any] = {
         "sendRequestEvents": {
             "action": "send", "channel": {"$ref": "#/channels/requestStream"}, "title": "Request stream events",

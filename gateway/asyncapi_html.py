@@ -5,6 +5,7 @@ no script, no outside resource (the page works offline)."""
 from __future__ import annotations
 
 import html
+import json
 import re
 from typing import Any
 
@@ -64,7 +65,7 @@ class _Schemas:
             text += ": " + ", ".join(str(v) for v in schema["enum"] if v is not None)
         return text
 
-    def table(self, schema: dict[str, Any], depth: int = 0) -> str:
+    def table(self, schema: dict[str, Any], depth: int = 0, required_label: str = "always there") -> str:
         """The fields of an object schema (nested objects below their field), or its type."""
         name, schema = self.resolve(schema)
         if "allOf" in schema:
@@ -76,7 +77,8 @@ class _Schemas:
             schema = merged
         for keyword in ("oneOf", "anyOf"):
             if keyword in schema:
-                return "".join(f"<p class='muted'>One of:</p>{self.table(s, depth)}" for s in schema[keyword])
+                return "".join(f"<p class='muted'>One of:</p>{self.table(s, depth, required_label)}"
+                               for s in schema[keyword])
         properties = schema.get("properties")
         if not properties:
             return f"<p class='muted'>{html.escape(self.type_of(schema))}</p>"
@@ -85,13 +87,15 @@ class _Schemas:
         for field, sub in properties.items():
             _, target = self.resolve(sub)
             description = sub.get("description") or target.get("description") or ""
+            if "default" in target:
+                description = f"{description} (default `{json.dumps(target['default'])}`)".strip()
             nested = ""
             if depth < 2 and target.get("properties"):
-                nested = self.table(sub, depth + 1)
+                nested = self.table(sub, depth + 1, required_label)
             rows.append(f"<tr><td><code>{html.escape(field)}</code></td><td>{html.escape(self.type_of(sub))}</td>"
                         f"<td>{'yes' if field in required else 'no'}</td><td>{_inline(description)}{nested}</td></tr>")
         title = f"<p class='muted'>{html.escape(name)}</p>" if name else ""
-        return (f"{title}<table><tr><th>field</th><th>type</th><th>always there</th><th>notes</th></tr>"
+        return (f"{title}<table><tr><th>field</th><th>type</th><th>{required_label}</th><th>notes</th></tr>"
                 + "".join(rows) + "</table>")
 
 
@@ -146,7 +150,7 @@ def render(document: dict[str, Any]) -> str:
         if answered:
             links = (f"<a href='#frame-server-{html.escape(r)}'><code>{html.escape(r)}</code></a>" for r in answered)
             parts.append("<p>Answered by " + ", ".join(links) + ".</p>")
-        parts.append("<p class='muted'><code>data</code>:</p>" + schemas.table(data))
+        parts.append("<p class='muted'><code>data</code>:</p>" + schemas.table(data, required_label="required"))
     parts.append("<h2 id='server-frames'>Server → client frames</h2>")
     for name, message in _messages(document, "sessionSocket", "server."):
         id_schema = message["payload"]["properties"]["id"]

@@ -1,11 +1,10 @@
 """Prometheus metrics, one registry per app (so test apps never collide)."""
 from __future__ import annotations
 
-import hmac
-
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from common.signatures import same_secret
 from domain.errors import Unauthorized
 from gateway import keys
 from gateway.openapi_doc import OPERATIONS, PUBLIC, Reply, doc
@@ -48,7 +47,7 @@ async def metrics_handler(request: web.Request) -> web.Response:
     token = request.app[keys.SETTINGS].metrics_token
     if token:
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+        if scheme.lower() != "bearer" or not same_secret(token, given.strip()):
             raise Unauthorized()
     body = generate_latest(request.app[keys.METRICS].registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

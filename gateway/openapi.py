@@ -60,7 +60,6 @@ ERROR_SCHEMAS: dict[str, dict[str, Any]] = {
         "type": "object", "required": ["detail", "code"],
         "properties": {"detail": {"type": "string", "description": "Human readable message"},
                        "code": {"type": "string", "description": "Machine code, e.g. NOT_FOUND, WRONG_ROLE"}},
-        "example": {"detail": "Session not found", "code": "SESSION_NOT_FOUND"},
     },
     "ValidationErrorItem": {
         "type": "object", "required": ["loc", "msg", "type"],
@@ -75,8 +74,6 @@ ERROR_SCHEMAS: dict[str, dict[str, Any]] = {
         "type": "object", "required": ["detail", "code"],
         "properties": {"detail": {"type": "array", "items": {"$ref": "#/components/schemas/ValidationErrorItem"}},
                        "code": {"type": "string", "enum": ["VALIDATION_ERROR"]}},
-        "example": {"detail": [{"loc": ["body", "phone"], "msg": "Field required", "type": "missing"}],
-                    "code": "VALIDATION_ERROR"},
     },
 }
 _ERROR_REF = {"$ref": "#/components/schemas/Error"}
@@ -87,21 +84,31 @@ HEADERS: dict[str, dict[str, Any]] = {
     "RetryAfterOptional": {"description": "Seconds to wait before trying again (when known)",
                            "schema": {"type": "string", "pattern": "^[0-9]+$"}},
 }
-# status → (component name, description, extra)
-ERRORS: dict[int, tuple[str, str, dict[str, Any]]] = {
-    400: ("BadRequest", "Invalid input or a business rule (e.g. INSUFFICIENT_BALANCE)", {}),
-    401: ("Unauthorized", "Missing, malformed, expired or revoked token (or a bad signature)",
-          {"headers": {"WWW-Authenticate": {"$ref": "#/components/headers/WWWAuthenticate"}}}),
-    403: ("Forbidden", "A valid token of a role this route does not serve (WRONG_ROLE), or not allowed", {}),
-    404: ("NotFound", "No such object, or it belongs to someone else", {}),
-    409: ("Conflict", "The object's state does not allow this (or a duplicate)", {}),
-    413: ("PayloadTooLarge", "Body or file too large", {}),
-    415: ("UnsupportedMediaType", "Expected another Content-Type", {}),
-    422: ("ValidationError", "Invalid input: `detail` lists each problem", {}),
-    429: ("TooManyRequests", "Rate limited",
-          {"headers": {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}}}),
+_WWW = {"headers": {"WWW-Authenticate": {"$ref": "#/components/headers/WWWAuthenticate"}}}
+# status → (component name, description, extra, example)
+ERRORS: dict[int, tuple[str, str, dict[str, Any], dict[str, Any]]] = {
+    400: ("BadRequest", "Invalid input or a business rule (e.g. INSUFFICIENT_BALANCE)", {},
+          {"detail": "Wallet balance too low for 5 minutes with this doctor", "code": "INSUFFICIENT_BALANCE"}),
+    401: ("Unauthorized", "Missing, malformed, expired or revoked token (or a bad signature)", _WWW,
+          {"detail": "Not authenticated", "code": "UNAUTHORIZED"}),
+    403: ("Forbidden", "A valid token of a role this route does not serve (WRONG_ROLE), or not allowed", {},
+          {"detail": "This action is not allowed for your role", "code": "WRONG_ROLE"}),
+    404: ("NotFound", "No such object, or it belongs to someone else", {},
+          {"detail": "Session not found", "code": "SESSION_NOT_FOUND"}),
+    409: ("Conflict", "The object's state does not allow this (or a duplicate)", {},
+          {"detail": "Session is ENDED", "code": "SESSION_ALREADY_ENDED"}),
+    413: ("PayloadTooLarge", "Body or file too large", {},
+          {"detail": "File too large: the limit is 10485760 bytes", "code": "FILE_TOO_LARGE"}),
+    415: ("UnsupportedMediaType", "Expected another Content-Type", {},
+          {"detail": "Expected application/json, got text/csv", "code": "UNSUPPORTED_MEDIA_TYPE"}),
+    422: ("ValidationError", "Invalid input: `detail` lists each problem", {},
+          {"detail": [{"loc": ["body", "phone"], "msg": "Field required", "type": "missing"}],
+           "code": "VALIDATION_ERROR"}),
+    429: ("TooManyRequests", "Rate limited", {"headers": {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}}},
+          {"detail": "Too many OTP requests; try again later", "code": "RATE_LIMITED"}),
     503: ("ServiceUnavailable", "The database or an outside service is unavailable; try again",
-          {"headers": {"Retry-After": {"$ref": "#/components/headers/RetryAfterOptional"}}}),
+          {"headers": {"Retry-After": {"$ref": "#/components/headers/RetryAfterOptional"}}},
+          {"detail": "Database temporarily unavailable", "code": "DATABASE_UNAVAILABLE"}),
 }
 SECURITY_SCHEMES = {
     "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
@@ -254,6 +261,8 @@ def _operation(method: str, path: str, route: AbstractRoute, described: Doc, use
         notes.append("**Public.**")
     if parameters or described.body is not None:
         errors.add(422)
+    if described.body is not None and not isinstance(described.body, Body):
+        errors.add(415)  # a JSON body sent as another Content-Type (schemas.common.parse_body)
     if described.description:
         notes.append(described.description)
     op["description"] = "\n\n".join(notes)
@@ -299,10 +308,10 @@ def build(app: web.Application) -> dict[str, Any]:
         spec.components.schema(name, schema)
     for name, header in HEADERS.items():
         spec.components.header(name, header)
-    for status, (name, text, extra) in ERRORS.items():
+    for status, (name, text, extra, example) in ERRORS.items():
         ref = "ValidationError" if status == 422 else "Error"
-        spec.components.response(name, {"description": text, **extra,
-                                        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}})
+        spec.components.response(name, {"description": text, **extra, "content": {"application/json": {
+            "schema": {"$ref": f"#/components/schemas/{ref}"}, "example": example}}})
     for name, scheme in SECURITY_SCHEMES.items():
         spec.components.security_scheme(name, scheme)
     used_ids: set[str] = set()

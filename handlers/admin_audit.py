@@ -7,8 +7,8 @@ from aiohttp import web
 from domain.roles import Role
 from gateway.auth import requires
 from gateway.jsonutil import json_response
-from gateway.tx import services
 from gateway.openapi_doc import ADMIN, doc
+from gateway.tx import services
 from schemas.audit import AuditLogQuery, AuditRowOut, audit_row_out
 from schemas.out import page_of
 from schemas.common import page, parse_query

@@ -8,8 +8,8 @@ from gateway import keys
 from gateway.audit import actor
 from gateway.auth import requires
 from gateway.jsonutil import json_response
-from gateway.tx import services
 from gateway.openapi_doc import ADMIN, doc
+from gateway.tx import services
 from schemas import examples
 from schemas.categories import AdminCategoryQuery, CategoryCreate, CategoryOut, CategoryUpdate, category_out
 from schemas.out import page_of

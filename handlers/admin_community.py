@@ -7,8 +7,8 @@ from domain.roles import Role
 from gateway.audit import actor
 from gateway.auth import requires
 from gateway.jsonutil import json_response
-from gateway.tx import services
 from gateway.openapi_doc import ADMIN, doc
+from gateway.tx import services
 from schemas import community as schemas
 from schemas import examples
 from schemas.out import page_of

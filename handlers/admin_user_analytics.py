@@ -8,8 +8,8 @@ from domain.roles import Role
 from gateway.audit import actor
 from gateway.auth import requires
 from gateway.jsonutil import json_response
-from gateway.tx import services
 from gateway.openapi_doc import ADMIN, doc
+from gateway.tx import services
 from schemas.analytics import UserOverviewOut, UserSessionItemOut, user_session_item
 from schemas.out import page_of
 from schemas.common import UUID_RE, PageQuery, page, parse_query, path_uuid

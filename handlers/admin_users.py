@@ -8,8 +8,8 @@ from domain.roles import Role
 from gateway.audit import actor
 from gateway.auth import requires, sync
 from gateway.jsonutil import json_response
-from gateway.tx import services
 from gateway.openapi_doc import ADMIN, AnyOf, Body, doc
+from gateway.tx import services
 from schemas import admin_users as schemas
 from schemas.common import UUID_RE, load, page, parse_body, parse_query, path_uuid, read_json
 from schemas.out import page_of
@@ -43,7 +43,8 @@ async def get_user(request: web.Request) -> web.Response:
 @doc("Edit an account", tag=ADMIN, body=Body("application/json", {"anyOf": [
          {"$ref": "#/components/schemas/UserUpdateIn"}, {"$ref": "#/components/schemas/ProfileUpdate"}]},
          "A patient takes the fields of PATCH /users/me, a doctor those of PATCH /doctors/me/profile"),
-     body_required=False, responses={200: ACCOUNT_OUT}, errors=(404,), request_example={"full_name": "Updated Name", "age": 30})
+     body_required=False, responses={200: ACCOUNT_OUT}, errors=(404, 415),
+     request_example={"full_name": "Updated Name", "age": 30})
 @requires(Role.ADMIN)
 async def update_user(request: web.Request) -> web.Response:
     """The body is checked against the rules of the account's own PATCH, so its role comes first."""

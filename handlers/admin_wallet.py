@@ -7,8 +7,8 @@ from domain.roles import Role
 from gateway.audit import actor
 from gateway.auth import requires
 from gateway.jsonutil import json_response
-from gateway.tx import services
 from gateway.openapi_doc import ADMIN, doc
+from gateway.tx import services
 from schemas.common import UUID_RE, parse_body, path_uuid
 from schemas import examples
 from schemas.wallet import AdjustmentCreate, AdjustmentOut, transaction_out

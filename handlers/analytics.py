@@ -9,8 +9,8 @@ from domain.analytics import DateRange, Period
 from domain.roles import Role
 from gateway.auth import principal, requires
 from gateway.jsonutil import json_response
-from gateway.tx import services
 from gateway.openapi_doc import MONEY, doc
+from gateway.tx import services
 from schemas import examples
 from schemas.analytics import (
     MetricsQuery, PerformanceOut, PerformanceQuery, RatingDistributionOut, ReviewMetricsOut, ReviewTrendsOut, TrendsQuery,

@@ -6,8 +6,8 @@ from aiohttp import web
 from domain.roles import Role
 from gateway.auth import principal, requires
 from gateway.jsonutil import json_response
-from gateway.tx import services
 from gateway.openapi_doc import MONEY, doc
+from gateway.tx import services
 from schemas.common import page, parse_query
 from schemas.out import page_of
 from schemas.payments import OrderOut, OrdersQuery, RechargeOut, RechargesQuery, order_out, recharge_out

@@ -12,9 +12,9 @@ from domain.roles import Role
 from gateway import keys
 from gateway.auth import principal, requires
 from gateway.jsonutil import json_response
+from gateway.openapi_doc import FILE_PART, FILES, doc, multipart
 from gateway.resources import blob_store
 from gateway.tx import services
-from gateway.openapi_doc import FILE_PART, FILES, doc, multipart
 from schemas.common import UUID_RE, load, page, parse_body, parse_query, path_uuid
 from schemas import examples
 from schemas.files import (

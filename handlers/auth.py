@@ -10,8 +10,8 @@ from domain.roles import Role
 from gateway import auth, keys, login_throttle, ratelimit
 from gateway.auth import principal, requires
 from gateway.jsonutil import json_response
-from gateway.tx import services
 from gateway.openapi_doc import AUTH, doc
+from gateway.tx import services
 from schemas.auth import (
     TOKEN_PAIR_EXAMPLE,
     AdminLoginIn,

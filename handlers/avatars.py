@@ -12,11 +12,10 @@ from domain.avatars import SYSTEM_SOURCE, USER_SOURCE
 from domain.roles import Role
 from gateway.auth import principal, requires
 from gateway.jsonutil import json_response
+from gateway.openapi_doc import DASHBOARD, FILE_PART, PUBLIC, USERS, Reply, doc, multipart
 from gateway.resources import blob_store
 from gateway.tx import services
-from gateway.openapi_doc import DASHBOARD, FILE_PART, USERS, Reply, doc, multipart
 from schemas.common import UUID_RE
-from gateway.openapi_doc import PUBLIC
 from schemas.files import multipart_until_file
 from schemas.users import AvatarOut
 from services import avatars as use_cases

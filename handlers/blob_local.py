@@ -62,7 +62,8 @@ async def put_blob(request: web.Request) -> web.Response:
 
 @routes.get(_PATH)
 @doc("Local blob store: download (BLOB_BACKEND=local)", tag=FILES, auth=SIGNED, parameters=SIGNED_URL,
-     responses={200: Reply("The file", schema={"type": "string", "format": "binary"}, content_type="application/octet-stream")},
+     responses={200: Reply("The file, as the Content-Type it was stored (or signed) with", schema={"type": "string"},
+                           content_type="*/*")},
      errors=(403, 404), description="The signed, expiring read URL of a download_url in local mode.")
 async def get_blob(request: web.Request) -> web.StreamResponse:
     store = _local_store(request)

@@ -12,9 +12,9 @@ from domain.clinical import KINDS, LAB_TESTS, PRESCRIPTION
 from domain.roles import Role
 from gateway.auth import principal, requires
 from gateway.jsonutil import json_response
+from gateway.openapi_doc import POST_SESSION, doc
 from gateway.resources import blob_store
 from gateway.tx import services
-from gateway.openapi_doc import POST_SESSION, doc
 from integrations import prescription_pdf
 from schemas import examples
 from schemas.clinical import (

@@ -5,8 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.jsonutil import json_response
-from gateway.tx import services
 from gateway.openapi_doc import MONEY, PUBLIC, Reply, doc
+from gateway.tx import services
 from schemas import community as schemas
 from schemas.out import page_of
 from schemas.common import UUID_RE, page, parse_query, path_uuid

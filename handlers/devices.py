@@ -5,8 +5,8 @@ from aiohttp import web
 
 from gateway.auth import principal, requires
 from gateway.jsonutil import json_response
-from gateway.tx import services
 from gateway.openapi_doc import DEVICES, doc
+from gateway.tx import services
 from schemas.common import parse_body
 from schemas import examples
 from schemas.devices import (

@@ -8,8 +8,8 @@ from domain.roles import Role
 from gateway import keys
 from gateway.auth import principal, requires
 from gateway.jsonutil import json_response
-from gateway.tx import services
 from gateway.openapi_doc import DASHBOARD, doc
+from gateway.tx import services
 from schemas import doctors as schemas
 from schemas import doctors_out as out
 from schemas import examples

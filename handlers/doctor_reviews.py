@@ -9,8 +9,8 @@ from domain.reviews import ReviewSort
 from domain.roles import Role
 from gateway.auth import principal, requires
 from gateway.jsonutil import json_response
-from gateway.tx import services
 from gateway.openapi_doc import DASHBOARD, doc
+from gateway.tx import services
 from schemas.common import UUID_RE, page, parse_body, parse_query, path_uuid
 from schemas import examples
 from schemas.out import page_of

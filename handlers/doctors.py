@@ -11,8 +11,8 @@ from gateway import keys
 from gateway.audit import actor
 from gateway.auth import maybe_principal, optional_auth, principal, requires, sync
 from gateway.jsonutil import json_response
-from gateway.tx import services
 from gateway.openapi_doc import DASHBOARD, DISCOVERY, AnyOf, doc
+from gateway.tx import services
 from schemas import doctors as schemas
 from schemas import doctors_out as out
 from schemas import examples

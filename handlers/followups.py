@@ -10,8 +10,8 @@ from domain.followups import Action
 from domain.roles import Role
 from gateway.auth import principal, requires
 from gateway.jsonutil import json_response
-from gateway.tx import services
 from gateway.openapi_doc import POST_SESSION, doc
+from gateway.tx import services
 from schemas.common import UUID_RE, page, parse_body, parse_query, path_uuid
 from schemas.followups import (
     CancelIn, FollowupCreate, FollowupOut, FollowupsQuery, RescheduleResponseIn, RespondIn, ScheduleIn, followup_out,

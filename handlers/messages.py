@@ -9,8 +9,8 @@ from domain.messages import parse_cursor
 from domain.roles import Role
 from gateway.auth import principal, requires
 from gateway.jsonutil import json_response
-from gateway.tx import services
 from gateway.openapi_doc import MESSAGES as MESSAGES_TAG, doc
+from gateway.tx import services
 from schemas.common import UUID_RE, parse_body, parse_query, path_uuid
 from schemas import examples
 from schemas.messages import (

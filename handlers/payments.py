@@ -14,8 +14,8 @@ from domain.roles import Role
 from gateway import keys
 from gateway.auth import principal, requires
 from gateway.jsonutil import json_response
-from gateway.tx import services
 from gateway.openapi_doc import MONEY, SIGNED, Body, doc, header
+from gateway.tx import services
 from integrations.cashfree import WebhookRejected, parse_webhook
 from schemas.common import parse_body
 from schemas import examples
@@ -30,7 +30,8 @@ routes = web.RouteTableDef()
 
 @routes.post("/payments/cashfree/orders")
 @doc("Create a wallet top-up order (Cashfree)", tag=MONEY, body=OrderCreate, responses={201: CreatedOrderOut},
-     errors=(404, 409), description="amount ≥ 100 paise, an offer optional; pay with `payment_session_id` in "
+     errors=(400, 404, 409), description="amount ≥ 100 paise, an offer optional (400 OFFER_NOT_APPLICABLE when it "
+     "is not active or not for this amount); pay with `payment_session_id` in "
      "Cashfree's SDK (local payment mode: open `checkout_url`). Cashfree unreachable: 503.",
      request_example=examples.ORDER_CREATE)
 @requires(Role.CLIENT)

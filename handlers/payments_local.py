@@ -17,8 +17,8 @@ from aiohttp import web
 from domain.errors import Forbidden, NotFound, ValidationFailed
 from domain.money import FAILED, PENDING, rupees
 from gateway import keys
-from gateway.tx import services
 from gateway.openapi_doc import MONEY, SIGNED, Body, Reply, doc, query_param
+from gateway.tx import services
 from integrations.cashfree import PAYMENT_FAILED, PAYMENT_SUCCESS, LocalPaymentGateway, WebhookEvent
 from schemas.payments import ORDER_ID_RE
 from services import payments as use_cases

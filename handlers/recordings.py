@@ -12,9 +12,9 @@ from domain.roles import Role
 from gateway import keys
 from gateway.auth import principal, requires
 from gateway.jsonutil import json_response
+from gateway.openapi_doc import FILES, doc
 from gateway.resources import blob_store
 from gateway.tx import services
-from gateway.openapi_doc import FILES, doc
 from integrations.livekit_egress import EgressClient
 from schemas.common import UUID_RE, PageQuery, page, parse_query, path_uuid
 from schemas.files import RecordingOut, recording_out

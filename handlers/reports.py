@@ -7,9 +7,9 @@ from aiohttp import web
 from domain.roles import Role
 from gateway.auth import principal, requires
 from gateway.jsonutil import json_response
+from gateway.openapi_doc import FILES, doc
 from gateway.resources import blob_store
 from gateway.tx import services
-from gateway.openapi_doc import FILES, doc
 from schemas.common import UUID_RE, page, parse_query, path_uuid
 from schemas import examples
 from schemas.files import (

@@ -9,8 +9,8 @@ from aiohttp import web
 from domain.roles import Role
 from gateway.auth import principal, requires
 from gateway.jsonutil import json_response
-from gateway.tx import services
 from gateway.openapi_doc import POST_SESSION, doc
+from gateway.tx import services
 from schemas.common import UUID_RE, parse_body, path_uuid
 from schemas import examples
 from schemas.reviews import ReviewCreate, ReviewIn, ReviewOut, review_out

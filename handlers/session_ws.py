@@ -47,8 +47,8 @@ from gateway import ws as wsu
 from gateway.auth import Principal, authenticate
 from gateway.bus import SHUTDOWN, SLOW_CONSUMER, SlowConsumer, Subscription, parse_event_id
 from gateway.connections import TOKEN_EXPIRED, TOKEN_REVOKED
-from gateway.tx import services
 from gateway.openapi_doc import MESSAGES, Reply, doc, header, query_param
+from gateway.tx import services
 from schemas.common import UUID_RE, load, path_uuid
 from schemas.messages import MessageCreate, ReceiptBody, message_out
 from schemas.video import permission_out

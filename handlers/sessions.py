@@ -10,8 +10,8 @@ from domain.roles import Role
 from gateway import keys
 from gateway.auth import principal, requires
 from gateway.jsonutil import json_response
-from gateway.tx import services
 from gateway.openapi_doc import SESSIONS, doc
+from gateway.tx import services
 from schemas.common import UUID_RE, parse_body, path_uuid
 from schemas import examples
 from schemas.sessions import (

@@ -7,8 +7,8 @@ from domain.roles import Role
 from gateway import keys
 from gateway.auth import principal, requires
 from gateway.jsonutil import json_response
-from gateway.tx import services
 from gateway.openapi_doc import USERS, doc
+from gateway.tx import services
 from schemas.common import parse_body
 from schemas.users import UserOut, UserUpdateIn, user_out
 from services import users as use_cases

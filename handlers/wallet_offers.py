@@ -7,10 +7,9 @@ from domain.roles import Role
 from gateway.audit import actor
 from gateway.auth import requires
 from gateway.jsonutil import json_response
+from gateway.openapi_doc import ADMIN, MONEY, PUBLIC, Reply, doc
 from gateway.tx import services
-from gateway.openapi_doc import ADMIN, MONEY, doc
 from schemas.common import UUID_RE, page, parse_query, path_uuid
-from gateway.openapi_doc import PUBLIC, Reply
 from schemas import examples
 from schemas.out import page_of
 from schemas.wallet_offers import AdminOfferQuery, OfferCreate, OfferOut, OfferUpdate, offer_out, parse_inr_body

@@ -11,8 +11,8 @@ from aiohttp import web
 from domain.errors import Unauthorized
 from gateway import keys
 from gateway.jsonutil import json_response
-from gateway.tx import services
 from gateway.openapi_doc import FILES, SIGNED, Body, doc, header
+from gateway.tx import services
 from integrations.livekit_egress import WEBHOOK_EVENTS, verify_webhook
 from schemas.out import WebhookAckOut
 from services import recordings
@@ -27,9 +27,9 @@ routes = web.RouteTableDef()
      responses={200: WebhookAckOut}, errors=(401,),
      description="Egress finished: the recording is COMPLETED with its file (or FAILED).")
 async def livekit_webhook(request: web.Request) -> web.Response:
-    body = await request.text()
-    try:
-        event = verify_webhook(request.app[keys.SETTINGS], body, request.headers.get("Authorization", ""))
+    raw = await request.read()
+    try:  # a body that is not UTF-8 cannot be what LiveKit signed: refused like a bad signature
+        event = verify_webhook(request.app[keys.SETTINGS], raw.decode(), request.headers.get("Authorization", ""))
     except Exception:  # the receiver raises plain Exceptions and JWT errors alike
         raise Unauthorized("Invalid webhook signature", code="INVALID_WEBHOOK_SIGNATURE") from None
     if event.event not in WEBHOOK_EVENTS or not event.egress_info.egress_id:

@@ -37,6 +37,7 @@ from typing import Any, Protocol
 
 import aiohttp
 
+from common.signatures import same_secret
 from config import Settings
 from domain.money import GatewayReport, Outcome, cashfree_report, inr_text, inr_to_paise
 
@@ -201,7 +202,7 @@ def check_webhook(secret: str, raw: bytes, timestamp: str, signature: str, now: 
         sent_ms = int(timestamp.strip())
     except ValueError:
         raise WebhookRejected("bad timestamp") from None
-    if not hmac.compare_digest(webhook_signature(secret, timestamp.strip(), raw), signature.strip()):
+    if not same_secret(webhook_signature(secret, timestamp.strip(), raw), signature.strip()):
         raise WebhookRejected("bad signature")
     if abs(now.timestamp() * 1000 - sent_ms) > tolerance * 1000:
         raise WebhookRejected("stale timestamp")
@@ -310,7 +311,7 @@ class LocalPaymentGateway:
         return hmac.new(self._key, order_id.encode(), hashlib.sha256).hexdigest()
 
     def signature_ok(self, order_id: str, signature: str) -> bool:
-        return bool(signature) and hmac.compare_digest(self.signature(order_id), signature)
+        return bool(signature) and same_secret(self.signature(order_id), signature)
 
     def checkout_url(self, order_id: str) -> str:
         return f"{self._checkout_base}/{order_id}?sig={self.signature(order_id)}"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from aiohttp.http_exceptions import BadHttpMessage
 from marshmallow import fields, pre_load, validate
 
 from domain.errors import ValidationFailed
@@ -125,10 +126,16 @@ async def multipart_until_file(request: Any, file_field: str = "file") -> tuple[
     if not request.content_type.startswith("multipart/"):
         raise ValidationFailed([{"loc": ["body", file_field], "msg": "Expected multipart/form-data",
                                  "type": "missing"}])
-    reader = await request.multipart()
+    try:
+        reader = await request.multipart()
+    except (BadHttpMessage, ValueError):
+        raise _malformed() from None
     values: dict[str, str] = {}
     while True:
-        part = await reader.next()
+        try:
+            part = await reader.next()
+        except (BadHttpMessage, ValueError):  # a part's headers aiohttp cannot parse, a broken boundary
+            raise _malformed() from None
         if part is None:
             raise ValidationFailed.single("body", file_field, "Field required", "missing")
         if part.name == file_field and part.filename is not None:
@@ -142,6 +149,10 @@ async def multipart_until_file(request: Any, file_field: str = "file") -> tuple[
                 raise ValidationFailed.single("body", part.name or "", "Field too long")
         if part.name:
             values[part.name] = raw.decode("utf-8", "replace").strip()
+
+
+def _malformed() -> ValidationFailed:
+    return ValidationFailed([{"loc": ["body"], "msg": "Malformed multipart body", "type": "value_error"}])
 
 
 # --- answers (schemas.out) ----------------------------------------------------------------

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# System packages the project needs beyond Python: fonts for prescription PDFs, Azurite for blob tests.
+# System packages the project needs beyond Python: fonts for prescription PDFs, node packages (Swagger UI,
+# Azurite), nginx and Chromium for tests.
 # Installs only what is missing; quiet when everything is there.
 set -euo pipefail
 need_apt=()
@@ -41,13 +42,20 @@ if ! command -v chromium >/dev/null; then
     echo "warning: chromium missing; the browser tests will be skipped" >&2
   fi
 fi
-# Azurite (blob storage emulator) for the blob tests, from package.json's devDependencies.
+# Node packages (package.json, pinned by package-lock.json): Swagger UI, which /api/v2/docs serves;
+# Azurite (blob storage emulator) for the blob tests; AsyncAPI's JSON Schemas for the realtime
+# document's test. Installed again whenever the lock file changes (a stamp named by its hash).
 _project=$(cd "$(dirname "$0")/.." && pwd)
-if [ ! -x "$_project/node_modules/.bin/azurite-blob" ]; then
+_node_stamp="$_project/node_modules/.installed-$(sha1sum "$_project/package-lock.json" | cut -c1-12)"
+if [ ! -f "$_node_stamp" ]; then
   if command -v npm >/dev/null; then
-    echo "installing Azurite (npm ci) for the blob storage tests"
-    (cd "$_project" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    echo "installing node packages (npm ci): Swagger UI, Azurite, AsyncAPI schemas"
+    if (cd "$_project" && npm ci --no-audit --no-fund --loglevel=error >/dev/null); then
+      touch "$_node_stamp"
+    else
+      echo "warning: npm ci failed; /api/v2/docs and the blob tests need its packages" >&2
+    fi
   else
-    echo "warning: npm missing; Azurite blob tests will fail until node and npm are installed" >&2
+    echo "warning: npm missing; /api/v2/docs (Swagger UI) and the Azurite blob tests need node and npm" >&2
   fi
 fi

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import AsyncIterable
 from urllib.parse import quote, urlencode
 
+from common.signatures import same_secret
 from domain.errors import Forbidden, NotFound
 from domain.files import HEAD_BYTES
 from common.clock import Clock
@@ -90,7 +91,7 @@ class LocalBlobStore(BlobStore):
             raise Forbidden("Signature invalid", code="AUTHENTICATION_FAILED") from None
         size, ctype = query.get("sz", ""), query.get("rsct", "")
         expected = self.signature(query.get("sp", ""), container, name, expires, size, ctype)
-        if not hmac.compare_digest(expected, query.get("sig", "")):
+        if not same_secret(expected, query.get("sig", "")):
             raise Forbidden("Signature invalid", code="AUTHENTICATION_FAILED")
         if query.get("sp") != perm:
             raise Forbidden("This URL does not allow this operation", code="AUTHORIZATION_PERMISSION_MISMATCH")
